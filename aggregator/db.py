@@ -1,0 +1,257 @@
+"""SQLAlchemy Core tables, the engine, and Alembic migrations.
+
+SQLite (WAL, foreign keys on, synchronous=FULL) in the data directory is the
+embedded default; any SQLAlchemy URL works through ``database_url``. Every
+query elsewhere is dialect-neutral Core; parameters are always bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from .errors import SchemaError
+from .settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Stores naive UTC, returns aware UTC: the same on SQLite and PostgreSQL."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given; use timezone-aware UTC")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("url", sa.String(2048), nullable=False, unique=True),
+    sa.Column("previous_url", sa.String(2048), nullable=False, server_default=""),
+    sa.Column("site_url", sa.String(2048), nullable=False, server_default=""),
+    sa.Column("title", sa.String(500), nullable=False, server_default=""),
+    sa.Column("category", sa.String(500), nullable=False, server_default=""),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="feed"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    # Validators for conditional GET, and a hash of the last body for servers that ignore them.
+    sa.Column("etag", sa.String(500), nullable=False, server_default=""),
+    sa.Column("last_modified", sa.String(100), nullable=False, server_default=""),
+    sa.Column("body_hash", sa.String(64), nullable=False, server_default=""),
+    # Schedule.
+    sa.Column("interval_s", sa.Integer, nullable=False, server_default="3600"),
+    sa.Column("next_check_at", UTCDateTime, nullable=True, index=True),
+    sa.Column("last_checked_at", UTCDateTime, nullable=True),
+    sa.Column("last_success_at", UTCDateTime, nullable=True),
+    # Errors.
+    sa.Column("error_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+    sa.Column("last_error_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+fetches = sa.Table(
+    "fetches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="fetch"),  # fetch | crawl
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("http_status", sa.Integer, nullable=True),
+    sa.Column("bytes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("not_modified", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("new_posts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_posts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("final_url", sa.String(2048), nullable=False, server_default=""),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_fetches_feed_started", "feed_id", "started_at"),
+)
+
+posts = sa.Table(
+    "posts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("guid", sa.String(2048), nullable=False, server_default=""),
+    sa.Column("url", sa.String(2048), nullable=False, server_default=""),
+    sa.Column("url_norm", sa.String(2048), nullable=False, server_default="", index=True),
+    sa.Column("title", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("author", sa.String(500), nullable=False, server_default=""),
+    sa.Column("published", UTCDateTime, nullable=False),  # the feed's claim, never after first_seen
+    sa.Column("published_claimed", UTCDateTime, nullable=True),  # as the feed said it, if it did
+    sa.Column("first_seen", UTCDateTime, nullable=False, index=True),  # what ranking uses
+    sa.Column("updated_at", UTCDateTime, nullable=False),  # last time its content changed here
+    sa.Column("content_html", sa.Text, nullable=False, server_default=""),  # sanitised
+    sa.Column("summary", sa.Text, nullable=False, server_default=""),  # plain text
+    sa.Column("tags", sa.Text, nullable=False, server_default="[]"),  # JSON list of strings
+    sa.Column("summary_only", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("content_hash", sa.String(64), nullable=False, server_default=""),
+    # Increases on every change the search index must see (new, updated, hidden, deleted).
+    sa.Column("change_seq", sa.BigInteger, nullable=False, server_default="0", index=True),
+    # Set when the same article was first seen in another feed: listed once, linked here.
+    sa.Column("duplicate_of", sa.Integer, sa.ForeignKey("posts.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("hidden_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("hidden_at", UTCDateTime, nullable=True),
+    # Tombstone: content wiped, the row kept so the next fetch does not bring it back.
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("deleted_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("feed_id", "key"),
+    sa.Index("ix_posts_feed_first_seen", "feed_id", "first_seen"),
+)
+
+# Named counters kept in one row each; bumped inside the writing transaction so
+# numbers are handed out in commit order on every database.
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _sqlite_on_connect(dbapi_conn, _record) -> None:
+    # Take over transaction control from pysqlite so BEGIN is ours (see _sqlite_on_begin).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # FULL: a committed vote, ballot or moderator action survives a power cut, not just
+    # a process crash; measured nearly free here (docs/performance.md).
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    # Keep the WAL from growing without bound between checkpoints.
+    cur.execute("PRAGMA journal_size_limit=67108864")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Writers take the write lock up front: a deferred transaction that reads and then
+    # writes can fail with SQLITE_BUSY without waiting, when another writer got in first.
+    if conn.get_execution_options().get("hustings_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+@contextlib.contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction: committed on success, rolled back on error."""
+    with engine.connect().execution_options(hustings_write=True) as conn:
+        with conn.begin():
+            yield conn
+
+
+@contextlib.contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        yield conn
+
+
+def next_counter(conn: Connection, name: str, n: int = 1) -> int:
+    """Reserve n numbers from counter `name`; returns the first. Call inside a write."""
+    updated = conn.execute(
+        sa.update(counters).where(counters.c.name == name).values(value=counters.c.value + n)
+    ).rowcount
+    if not updated:
+        conn.execute(sa.insert(counters).values(name=name, value=n))
+    value = conn.execute(sa.select(counters.c.value).where(counters.c.name == name)).scalar_one()
+    return value - n + 1
+
+
+# --- migrations ----------------------------------------------------------------
+
+
+def _alembic_config(conn: Connection):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine) -> tuple[str | None, str]:
+    """Create or upgrade the schema to the newest revision. Returns (before, after)."""
+    from alembic import command
+
+    before = current_revision(engine)
+    with engine.connect().execution_options(hustings_write=True) as conn:
+        with conn.begin():
+            command.upgrade(_alembic_config(conn), "head")
+    return before, head_revision()
+
+
+def check_schema(engine: Engine) -> None:
+    """Raises SchemaError unless the database is at the newest revision."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current is None:
+        raise SchemaError("the database has no schema yet: run `hustings init`")
+    if current != head:
+        raise SchemaError(
+            f"the database schema is at revision {current}, this code needs {head}: run `hustings init`"
+        )

@@ -1,0 +1,246 @@
+"""refresh_feed(): the one place that knows the order of the stages.
+
+fetch -> parse -> sanitize -> store, then the fetch is recorded on the feed with
+its next check. One bad feed never stops a batch: expected failures
+(AggregatorError) are recorded on the feed and reported in the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from hashlib import sha256
+from typing import Callable, Iterable
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import Engine
+
+from . import discover, fetch, parse, polling, sanitize, store
+from .db import utcnow
+from .errors import AggregatorError, FetchError
+from .guard import AddressGuard
+from .models import Feed
+from .settings import Settings
+from .store import FetchRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    feed_id: int
+    url: str
+    result: str  # 'ok', 'not_modified' or 'failed'
+    new: int = 0
+    updated: int = 0
+    http_status: int | None = None
+    error: str = ""
+    moved_to: str = ""
+    warning: str = ""
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def refresh_feed(
+    engine: Engine,
+    feed: Feed,
+    settings: Settings,
+    *,
+    guard: AddressGuard | None = None,
+    now: datetime | None = None,
+) -> RefreshOutcome:
+    """Fetch one feed and store its new or changed posts; never raises AggregatorError."""
+    now = now or utcnow()
+    started = time.monotonic()
+    try:
+        result = fetch.fetch(feed.url, settings, etag=feed.etag, last_modified=feed.last_modified, guard=guard)
+    except FetchError as exc:
+        return _failed(engine, feed, settings, exc, now, time.monotonic() - started)
+
+    moved_to = ""
+    if result.permanent_redirect and result.final_url != feed.url and not store.url_taken(engine, result.final_url, feed.id):
+        # 301/308 all the way: the feed has moved. We only follow it once the new
+        # address answered through the guard with a feed (or a 304 for the one we had).
+        moved_to = result.final_url
+
+    if result.not_modified:
+        next_at, interval = polling.after_success(now, _interval(feed), settings, max_age_s=result.max_age_s)
+        record = FetchRecord(started_at=now, duration_s=time.monotonic() - started, http_status=304,
+                             bytes=result.bytes_read, not_modified=True, final_url=result.final_url)
+        store.record_success(engine, feed, record, next_check_at=next_at, interval_s=interval,
+                             etag=result.etag, last_modified=result.last_modified, new_url=moved_to or None)
+        return RefreshOutcome(feed.id, feed.url, "not_modified", http_status=304, moved_to=moved_to)
+
+    body_hash = sha256(result.body).hexdigest()
+    if body_hash == feed.body_hash:
+        # The server ignores conditional GET but sent the same bytes: nothing to parse.
+        next_at, interval = polling.after_success(now, _interval(feed), settings, max_age_s=result.max_age_s)
+        record = FetchRecord(started_at=now, duration_s=time.monotonic() - started, http_status=result.status,
+                             bytes=result.bytes_read, not_modified=True, final_url=result.final_url)
+        store.record_success(engine, feed, record, next_check_at=next_at, interval_s=interval,
+                             etag=result.etag, last_modified=result.last_modified, new_url=moved_to or None)
+        return RefreshOutcome(feed.id, feed.url, "not_modified", http_status=result.status, moved_to=moved_to)
+
+    try:
+        parsed = parse.parse_feed(result.body, feed, final_url=result.final_url, headers=result.headers,
+                                  max_entries=settings.fetch_max_entries)
+    except AggregatorError as exc:
+        return _failed(engine, feed, settings, exc, now, time.monotonic() - started,
+                       bytes_read=result.bytes_read, http_status=result.status)
+
+    clean = sanitize.sanitizer(settings)
+    posts = [sanitize.sanitize_post(p, settings, clean) for p in parsed.posts]
+    report = store.save_posts(engine, feed, posts, now)
+
+    interval = polling.posting_interval([p.published for p in parsed.posts], now, settings)
+    next_at, interval = polling.after_success(now, interval, settings, ttl_s=parsed.ttl_s,
+                                              max_age_s=result.max_age_s)
+    warning = f"{parsed.problem} (kept {len(posts)} entries)" if parsed.problem else ""
+    record = FetchRecord(
+        started_at=now, duration_s=time.monotonic() - started, http_status=result.status,
+        bytes=result.bytes_read, new_posts=report.new, updated_posts=report.updated,
+        final_url=result.final_url, error=warning,
+    )
+    store.record_success(
+        engine, feed, record, next_check_at=next_at, interval_s=interval, etag=result.etag,
+        last_modified=result.last_modified, body_hash=body_hash, title=parsed.title,
+        site_url=parsed.site_url, new_url=moved_to or None, warning=warning,
+    )
+    return RefreshOutcome(feed.id, feed.url, "ok", new=report.new, updated=report.updated,
+                          http_status=result.status, moved_to=moved_to, warning=warning)
+
+
+def _interval(feed: Feed) -> int:
+    return feed.interval_s or 3600
+
+
+def _failed(
+    engine: Engine, feed: Feed, settings: Settings, exc: AggregatorError, now: datetime,
+    duration_s: float, bytes_read: int = 0, http_status: int | None = None,
+) -> RefreshOutcome:
+    status_code = getattr(exc, "status", None) or http_status
+    errors = feed.error_count + 1
+    status = "erroring"
+    message = str(exc)
+    last_good = feed.last_success_at or feed.created_at or now
+    if getattr(exc, "gone", False):
+        status = "gone"
+    elif now - last_good > timedelta(days=settings.fetch_disable_after_days):
+        status = "gone"
+        message += f" (no successful fetch for {settings.fetch_disable_after_days} days: polling stopped)"
+    next_at = polling.after_error(now, errors, settings, retry_after_s=getattr(exc, "retry_after_s", None))
+    record = FetchRecord(started_at=now, duration_s=duration_s, http_status=status_code,
+                         bytes=getattr(exc, "bytes_read", 0) or bytes_read, error=message)
+    store.record_failure(engine, feed, record, next_check_at=next_at, status=status)
+    return RefreshOutcome(feed.id, feed.url, "failed", http_status=status_code, error=message)
+
+
+def refresh_feeds(
+    engine: Engine,
+    feeds: Iterable[Feed],
+    settings: Settings,
+    *,
+    guard: AddressGuard | None = None,
+    on_done: Callable[[RefreshOutcome], None] | None = None,
+) -> list[RefreshOutcome]:
+    """Refresh many feeds on a bounded thread pool, at most fetch_per_host per host at once."""
+    guard = guard or AddressGuard(settings.allowed_networks)
+    feeds = list(feeds)
+    host_slots: dict[str, threading.BoundedSemaphore] = defaultdict(
+        lambda: threading.BoundedSemaphore(settings.fetch_per_host)
+    )
+    slots_lock = threading.Lock()
+
+    def host_of(feed: Feed) -> str:
+        try:
+            return (urlsplit(feed.url).hostname or "").lower()
+        except ValueError:
+            return ""
+
+    def run(feed: Feed) -> RefreshOutcome:
+        with slots_lock:
+            slot = host_slots[host_of(feed)]
+        with slot:
+            try:
+                return refresh_feed(engine, feed, settings, guard=guard)
+            except Exception as exc:  # a bug in one feed's handling must not stop the batch
+                log.exception("internal error refreshing %s", feed.label, extra={"feed_id": feed.id, "url": feed.url})
+                error = AggregatorError(feed.url, f"internal error: {type(exc).__name__}: {exc}")
+                try:
+                    return _failed(engine, feed, settings, error, utcnow(), 0.0)
+                except Exception:
+                    return RefreshOutcome(feed.id, feed.url, "failed", error=str(error))
+
+    # Interleave hosts so the pool is not filled with feeds waiting on one host's slots.
+    by_host: dict[str, list[Feed]] = defaultdict(list)
+    for feed in feeds:
+        by_host[host_of(feed)].append(feed)
+    ordered: list[Feed] = []
+    while any(by_host.values()):
+        for host in list(by_host):
+            if by_host[host]:
+                ordered.append(by_host[host].pop(0))
+
+    outcomes: list[RefreshOutcome] = []
+    with ThreadPoolExecutor(max_workers=settings.fetch_workers, thread_name_prefix="fetch") as pool:
+        futures = [pool.submit(run, f) for f in ordered]
+        for future in as_completed(futures):
+            outcome = future.result()
+            outcomes.append(outcome)
+            if on_done:
+                on_done(outcome)
+    return outcomes
+
+
+@dataclass(frozen=True)
+class DiscoveredFeed:
+    url: str  # the feed's own URL
+    title: str
+    site_url: str
+    entries: int
+    page_url: str = ""  # the page it was found on, when the user gave a page
+    alternatives: tuple[str, ...] = ()  # other feeds the page advertised
+
+
+def discover_feed(url: str, settings: Settings, *, guard: AddressGuard | None = None) -> DiscoveredFeed:
+    """The feed behind url: url itself if it is a feed, else one its page advertises.
+
+    Every request goes through the address guard and the fetch limits.
+
+    Raises:
+        AggregatorError: naming the URL and why no feed was found.
+    """
+    guard = guard or AddressGuard(settings.allowed_networks)
+    probe = Feed(id=0, url=url)
+    result = fetch.fetch(url, settings, guard=guard)
+    if discover.looks_like_feed(result.body):
+        parsed = parse.parse_feed(result.body, probe, final_url=result.final_url, headers=result.headers,
+                                  max_entries=settings.fetch_max_entries)
+        return DiscoveredFeed(result.final_url, parsed.title, parsed.site_url, len(parsed.posts))
+    links = discover.find_feed_links(result.body, result.final_url)
+    candidates = [l.href for l in links] or discover.candidate_paths(result.final_url)
+    errors = []
+    for candidate in candidates:
+        try:
+            got = fetch.fetch(candidate, settings, guard=guard)
+            if not discover.looks_like_feed(got.body):
+                errors.append(f"{candidate}: not a feed")
+                continue
+            parsed = parse.parse_feed(got.body, Feed(id=0, url=candidate), final_url=got.final_url,
+                                      headers=got.headers, max_entries=settings.fetch_max_entries)
+        except AggregatorError as exc:
+            errors.append(str(exc))
+            continue
+        others = tuple(h for h in (l.href for l in links) if h != candidate)
+        return DiscoveredFeed(got.final_url, parsed.title, parsed.site_url or result.final_url,
+                              len(parsed.posts), page_url=result.final_url, alternatives=others)
+    if links:
+        raise AggregatorError(url, "the page advertises feeds but none could be read: " + "; ".join(errors[:3]))
+    raise AggregatorError(url, "no feed found: the page has no <link rel=\"alternate\"> feed and no feed "
+                               "at the usual addresses (/feed/, /rss.xml, /atom.xml, ...)")

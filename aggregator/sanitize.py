@@ -1,0 +1,338 @@
+"""The one HTML policy, with two engines behind it: nh3 (default) and bleach.
+
+This is the only module that imports nh3 or bleach. The policy:
+
+* a small allow-list of tags and attributes; no script, style, form, SVG, MathML,
+  object or embed; script, style and other raw-text elements go with their content;
+* iframes only from ``settings.iframe_hosts``, over https, sandboxed;
+* links get ``rel="nofollow noopener noreferrer ugc"``; only http, https and mailto URLs;
+* relative URLs resolved against the entry's xml:base, the entry URL, or the feed URL;
+* tracking pixels (1x1 images, known tracker hosts) dropped; ``utm_*``/``fbclid``
+  parameters removed from links; lazy-loaded images (``data-src``) restored;
+* plain-text entries escaped, then linkified;
+* a plain-text summary for listing pages.
+
+Sanitising is the last thing done to post HTML: nothing after it adds markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import replace
+from functools import lru_cache
+from typing import Callable
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import nh3
+
+from .models import Post
+from .settings import Settings
+
+TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "details",
+    "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6",
+    "hr", "i", "iframe", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "samp",
+    "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th",
+    "thead", "time", "tr", "u", "ul", "var", "wbr",
+})
+ATTRIBUTES = {
+    "a": {"href", "title"},
+    "abbr": {"title"},
+    "blockquote": {"cite"},
+    "iframe": {"src", "width", "height", "allowfullscreen", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "ol": {"start", "reversed"},
+    "q": {"cite"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "time": {"datetime"},
+}
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+URL_ATTRIBUTES = {("a", "href"), ("img", "src"), ("iframe", "src"), ("blockquote", "cite"), ("q", "cite")}
+# Removed together with everything inside them.
+CLEAN_CONTENT_TAGS = frozenset({
+    "script", "style", "noscript", "template", "textarea", "select", "object", "embed", "applet",
+    "svg", "math", "title", "xmp", "noembed", "noframes", "head", "frameset", "frame",
+})
+LINK_REL = "nofollow noopener noreferrer ugc"
+IFRAME_SANDBOX = "allow-scripts allow-same-origin allow-popups allow-presentation"
+# YouTube's player refuses to play without a referrer (error 153).
+IFRAME_SET = {"sandbox": IFRAME_SANDBOX, "referrerpolicy": "strict-origin-when-cross-origin", "loading": "lazy"}
+IMG_SET = {"loading": "lazy", "referrerpolicy": "no-referrer"}
+
+TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "_hsenc", "_hsmi")
+TRACKER_HOSTS = (
+    "pixel.wp.com", "stats.wordpress.com", "feeds.feedburner.com", "feedproxy.google.com",
+    "www.google-analytics.com", "pixel.quantserve.com", "doubleclick.net", "feedsportal.com",
+    "pi.feedsportal.com", "assets.feedblitz.com", "mf.feeds.reuters.com",
+)
+# Cheap test for raw HTML that needs the pre-pass (lazy images, iframes, pixels, trackers).
+_NEEDS_PREPASS = re.compile(
+    r"data-(?:lazy-)?src|data-original|<iframe|utm_|fbclid|gclid|mc_cid"
+    r"|(?:width|height)\s*=\s*[\"']?\s*[01](?:px)?[\"'\s/>]"
+    r"|pixel\.wp\.com|stats\.wordpress\.com|feedburner\.com/~|feedproxy|/~r/|/~ff/|doubleclick|feedsportal",
+    re.I,
+)
+_BLOCK_END = re.compile(r"</(?:p|div|h[1-6]|li|dd|dt|blockquote|pre|tr|td|th|figcaption|table|ul|ol)>|<br\s*/?>", re.I)
+_SPACE = re.compile(r"\s+")
+_URL_JUNK = re.compile(r"[\x00-\x1f\x7f]")
+_URL_IN_TEXT = re.compile(r"\bhttps?://[^\s<>\"']+", re.I)
+LAZY_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy")
+
+
+# --- URL helpers shared by both engines -----------------------------------------
+
+
+def strip_tracking(url: str) -> str:
+    """The URL without utm_* and similar tracking parameters."""
+    if not any(t in url for t in TRACKING_PARAMS):
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not k.lower().startswith(TRACKING_PARAMS)]
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
+def iframe_src_allowed(src: str, hosts: tuple[str, ...]) -> str | None:
+    """The https form of an embed URL from a listed host, or None."""
+    src = src.strip()
+    if src.startswith("//"):
+        src = "https:" + src
+    try:
+        parts = urlsplit(src)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("https", "http") or (parts.hostname or "").lower() not in hosts:
+        return None
+    if any(c in src for c in "<>\"'` \t\r\n"):
+        return None
+    return urlunsplit(parts._replace(scheme="https"))
+
+
+def _is_tracker(src: str) -> bool:
+    try:
+        host = (urlsplit(src).hostname or "").lower()
+    except ValueError:
+        return False
+    return any(host == t or host.endswith("." + t) for t in TRACKER_HOSTS) or "/~r/" in src or "/~ff/" in src
+
+
+def _tiny(value: str | None) -> bool:
+    if value is None:
+        return False
+    digits = re.match(r"\s*(\d+)", value)
+    return bool(digits) and int(digits.group(1)) <= 1
+
+
+# --- the pre-pass: rewrites that need the element tree ---------------------------
+
+
+def prepass(fragment: str, base: str, hosts: tuple[str, ...], resolve_urls: bool, drop_content: bool = False) -> str:
+    """Restore lazy images, drop pixels and foreign iframes, clean tracking params.
+
+    Runs before the sanitiser, which stays the last word: anything this pass
+    misses or mis-parses is still held to the allow-list.
+    """
+    import lxml.html
+    from lxml import etree
+
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return fragment
+    if drop_content:
+        for el in list(root.iter(*CLEAN_CONTENT_TAGS)):
+            el.drop_tree()
+        for el in list(root.iter(etree.Comment)):
+            el.drop_tree()
+    for el in list(root.iter("img")):
+        src = el.get("src", "")
+        lazy = next((el.get(a) for a in LAZY_ATTRS if el.get(a)), None)
+        if lazy and (not src or src.startswith("data:") or "placeholder" in src or "blank" in src or "lazy" in src):
+            el.set("src", lazy)
+            src = lazy
+        if (_tiny(el.get("width")) and _tiny(el.get("height"))) or _is_tracker(src):
+            el.drop_tree()  # keeps the text that follows the image
+    for el in list(root.iter("iframe")):
+        allowed = iframe_src_allowed(el.get("src", ""), hosts)
+        if allowed is None:
+            el.drop_tree()
+        else:
+            el.set("src", allowed)
+            for name, value in IFRAME_SET.items():
+                el.set(name, value)
+    for el in root.iter("a", "img"):
+        attr = "href" if el.tag == "a" else "src"
+        value = el.get(attr)
+        if value:
+            # Read the URL as a browser would: tabs and newlines inside are dropped (other
+            # control characters too, to be strict), so "jav&#x09;ascript:" is judged as
+            # the javascript: URL it really is.
+            value = strip_tracking(_URL_JUNK.sub("", value).strip())
+            if resolve_urls and base:
+                value = urljoin(base, value)
+            try:
+                el.set(attr, value)
+            except ValueError:
+                del el.attrib[attr]
+    if resolve_urls and base:
+        for el in root.iter("blockquote", "q"):
+            if el.get("cite"):
+                el.set("cite", urljoin(base, el.get("cite").strip()))
+    out = root.text and html.escape(root.text, quote=False) or ""
+    return out + "".join(lxml.html.tostring(child, encoding="unicode") for child in root)
+
+
+# --- engines ---------------------------------------------------------------------
+
+
+class _Nh3Engine:
+    name = "nh3"
+
+    def __init__(self, hosts: tuple[str, ...]):
+        self.hosts = hosts
+
+    def _filter(self, element: str, attribute: str, value: str) -> str | None:
+        if element == "iframe" and attribute == "src":
+            return iframe_src_allowed(value, self.hosts)
+        if attribute in ("href", "src"):
+            return strip_tracking(value)
+        return value
+
+    def clean(self, fragment: str, base: str) -> str:
+        if _NEEDS_PREPASS.search(fragment):
+            fragment = prepass(fragment, base, self.hosts, resolve_urls=False)
+        return nh3.clean(
+            fragment,
+            tags=set(TAGS),
+            clean_content_tags=set(CLEAN_CONTENT_TAGS),
+            attributes={k: set(v) for k, v in ATTRIBUTES.items()},
+            attribute_filter=self._filter,
+            strip_comments=True,
+            link_rel=LINK_REL,
+            url_schemes=set(URL_SCHEMES),
+            set_tag_attribute_values={"iframe": dict(IFRAME_SET), "img": dict(IMG_SET)},
+            url_relative=("rewrite_with_base", base) if base.startswith(("http://", "https://")) else "deny",
+        )
+
+
+class _BleachEngine:
+    name = "bleach"
+
+    def __init__(self, hosts: tuple[str, ...]):
+        import bleach
+        from bleach.html5lib_shim import Filter
+
+        self.hosts = hosts
+        engine = self
+
+        class PolicyFilter(Filter):
+            """Adds what the policy sets on links, images and iframes, after bleach has cleaned."""
+
+            def __iter__(self):
+                for token in super().__iter__():
+                    if token["type"] in ("StartTag", "EmptyTag") and token["name"] in ("a", "img", "iframe"):
+                        attrs = dict(token["data"])
+                        if token["name"] == "a":
+                            attrs[(None, "rel")] = LINK_REL
+                        else:
+                            for k, v in (IMG_SET if token["name"] == "img" else IFRAME_SET).items():
+                                attrs[(None, k)] = v
+                        token["data"] = attrs
+                    yield token
+
+        def allow(tag: str, name: str, value: str) -> bool:
+            if name not in ATTRIBUTES.get(tag, ()):
+                return False
+            if tag == "iframe" and name == "src":
+                return iframe_src_allowed(value, engine.hosts) == value
+            return True
+
+        self._cleaner = bleach.Cleaner(
+            tags=set(TAGS),
+            attributes={tag: allow for tag in ATTRIBUTES},
+            protocols=set(URL_SCHEMES),
+            strip=True,
+            strip_comments=True,
+            filters=[PolicyFilter],
+        )
+
+    def clean(self, fragment: str, base: str) -> str:
+        # bleach keeps the text of elements it strips, so raw-text elements go first;
+        # it cannot rewrite URLs, so the pre-pass resolves them (always run here).
+        fragment = prepass(fragment, base, self.hosts, resolve_urls=True, drop_content=True)
+        out = self._cleaner.clean(fragment)
+        # bleach leaves relative URLs it could not resolve (no base): drop them, as nh3 does.
+        if not base.startswith(("http://", "https://")):
+            out = re.sub(r'\s(?:href|src)="(?![a-z][a-z0-9+.-]*:)[^"]*"', "", out, flags=re.I)
+        return out
+
+
+@lru_cache(maxsize=8)
+def _engine(name: str, hosts: tuple[str, ...]):
+    if name == "bleach":
+        return _BleachEngine(hosts)
+    return _Nh3Engine(hosts)
+
+
+def sanitizer(settings: Settings) -> Callable[[str, str], str]:
+    """clean(fragment, base_url) -> safe HTML, for the engine the settings name."""
+    return _engine(settings.sanitizer, tuple(h.lower() for h in settings.iframe_hosts)).clean
+
+
+# --- text ------------------------------------------------------------------------
+
+
+def text_to_html(text: str) -> str:
+    """Escape plain text, turn URLs into links and blank lines into paragraphs."""
+    paragraphs = []
+    for para in re.split(r"\n\s*\n", text.strip()):
+        pieces, last = [], 0
+        for match in _URL_IN_TEXT.finditer(para):
+            url = match.group(0).rstrip(".,;:!?)]}'\"")
+            end = match.start() + len(url)
+            pieces.append(html.escape(para[last:match.start()]))
+            pieces.append(f'<a href="{html.escape(url)}">{html.escape(url)}</a>')
+            last = end
+        pieces.append(html.escape(para[last:]))
+        paragraphs.append("<p>" + "".join(pieces).replace("\n", "<br>") + "</p>")
+    return "".join(p for p in paragraphs if p != "<p></p>")
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of (already sanitised) HTML, one line, entities decoded."""
+    spaced = _BLOCK_END.sub(lambda m: m.group(0) + " ", fragment)
+    return _SPACE.sub(" ", html.unescape(nh3.clean(spaced, tags=set()))).strip()
+
+
+def summarise(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space > limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+def sanitize_post(post: Post, settings: Settings, clean: Callable[[str, str], str] | None = None) -> Post:
+    """The post with safe content_html, a plain-text summary, and a title."""
+    clean = clean or sanitizer(settings)
+    raw = post.content_html or ""
+    if post.content_type == "text":
+        raw = text_to_html(raw)
+    content = clean(raw, post.base_url) if raw else ""
+    text = html_to_text(content) if content else ""
+    title = post.title or summarise(text, 80) or post.url or "(untitled)"
+    return replace(
+        post,
+        content_html=content,
+        content_type="html",
+        summary=summarise(text, settings.summary_chars),
+        title=title,
+        url=strip_tracking(post.url),
+    )

@@ -1,0 +1,217 @@
+"""One frozen Settings object: defaults < TOML file < HUSTINGS_* environment < flags.
+
+Every other module takes ``settings`` as an argument; nothing else reads the
+environment or a global. Each field is declared once, with its default and the
+reason for it, and the README's settings table is checked against this list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import SettingsError
+
+ENV_PREFIX = "HUSTINGS_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- where things live -------------------------------------------------
+    data_dir: Path = Path("data")  # SQLite file and Whoosh index live here
+    database_url: str = ""  # empty: SQLite file in data_dir; else any SQLAlchemy URL
+    # --- fetching ----------------------------------------------------------
+    allow_networks: tuple[str, ...] = ()  # CIDRs the address guard lets through (tests: 127.0.0.0/8)
+    fetch_deadline_s: float = 30.0  # total wall-clock time for one fetch, redirects and body included
+    fetch_connect_timeout_s: float = 10.0  # a host that will not accept a connection is down
+    fetch_max_bytes: int = 10_000_000  # cap on compressed and on decompressed body size
+    fetch_max_redirects: int = 5  # more hops than this is a loop or a trap
+    fetch_workers: int = 8  # threads fetching at once; fetching waits on the network, not the CPU
+    fetch_per_host: int = 2  # at most this many requests to one host at a time (politeness)
+    fetch_min_interval_s: int = 900  # never poll a feed more often than every 15 minutes
+    fetch_max_interval_s: int = 21_600  # even a silent blog is checked every 6 hours
+    fetch_max_backoff_s: int = 86_400  # failing feeds are retried at least daily
+    fetch_disable_after_days: int = 30  # no success for this long: the feed is marked gone
+    fetch_max_entries: int = 200  # entries taken from one fetch; floods are cut here
+    site_url: str = "http://localhost:8080"  # the public address of this site; named in our User-Agent
+    user_agent: str = ""  # empty: "Hustings/<version> (+<site_url>; blog aggregator)"
+    # --- content -----------------------------------------------------------
+    sanitizer: str = "nh3"  # nh3 (maintained, fast) or bleach (the first spec's engine)
+    iframe_hosts: tuple[str, ...] = (  # embeds allowed from these hosts only, sandboxed
+        "www.youtube.com",
+        "www.youtube-nocookie.com",
+        "youtube.com",
+        "player.vimeo.com",
+        "www.dailymotion.com",
+        "w.soundcloud.com",
+        "open.spotify.com",
+    )
+    summary_chars: int = 300  # listing pages show this much plain text per post
+    # --- scheduling --------------------------------------------------------
+    dispatch_every_s: int = 60  # how often the worker looks for due feeds
+    log_level: str = "INFO"  # logging threshold for the command and the worker
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'hustings.sqlite3'}"
+
+    @property
+    def http_user_agent(self) -> str:
+        return self.user_agent or f"Hustings/0.1 (+{self.site_url}; blog aggregator)"
+
+    @property
+    def allowed_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(n, strict=False) for n in self.allow_networks)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a TOML or environment value into the field's type, or raise SettingsError."""
+    default = FIELDS[name].default
+    kind = type(default)
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError("expected true or false")
+        if isinstance(default, tuple):
+            if isinstance(value, str):
+                items = [v.strip() for v in value.split(",") if v.strip()]
+            elif isinstance(value, (list, tuple)):
+                items = [str(v).strip() for v in value]
+            else:
+                raise ValueError("expected a list or a comma-separated string")
+            return tuple(items)
+        if isinstance(default, Path):
+            if not isinstance(value, (str, Path)) or not str(value):
+                raise ValueError("expected a path")
+            return Path(value).expanduser()
+        if kind is int:
+            if isinstance(value, bool):
+                raise ValueError("expected a whole number")
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError("expected a whole number")
+            return int(str(value).replace("_", "")) if isinstance(value, str) else int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            return float(value)
+        if kind is str:
+            if not isinstance(value, str):
+                raise ValueError("expected a string")
+            return value
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting {name!r}: bad value {value!r}: {exc}") from None
+    raise SettingsError(f"setting {name!r}: unsupported type")  # pragma: no cover
+
+
+def _validate(s: Settings) -> None:
+    def bad(name: str, why: str) -> None:
+        raise SettingsError(f"setting {name!r}: bad value {getattr(s, name)!r}: {why}")
+
+    for net in s.allow_networks:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise SettingsError(f"setting 'allow_networks': {net!r} is not a network in CIDR form") from None
+    if s.sanitizer not in ("nh3", "bleach"):
+        bad("sanitizer", "choose nh3 or bleach")
+    positive = (
+        "fetch_deadline_s", "fetch_connect_timeout_s", "fetch_max_bytes", "fetch_workers",
+        "fetch_per_host", "fetch_min_interval_s", "fetch_max_interval_s", "fetch_max_backoff_s",
+        "fetch_disable_after_days", "fetch_max_entries", "summary_chars", "dispatch_every_s",
+    )
+    for name in positive:
+        if getattr(s, name) <= 0:
+            bad(name, "must be greater than zero")
+    if s.fetch_max_redirects < 0:
+        bad("fetch_max_redirects", "must not be negative")
+    if s.fetch_max_interval_s < s.fetch_min_interval_s:
+        bad("fetch_max_interval_s", "must not be below fetch_min_interval_s")
+    if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        bad("log_level", "choose DEBUG, INFO, WARNING or ERROR")
+    if any(c in s.user_agent for c in "\r\n"):
+        bad("user_agent", "must be one line")
+    if not s.site_url.startswith(("http://", "https://")) or any(c.isspace() for c in s.site_url):
+        bad("site_url", "must be an http or https URL")
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    # Allow an optional [hustings] table so the file can share space with others.
+    if set(data) == {"hustings"} and isinstance(data["hustings"], dict):
+        data = data["hustings"]
+    return data
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from defaults < TOML file < HUSTINGS_* env < overrides (flags).
+
+    Raises:
+        SettingsError: naming the unknown key or the bad value.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+
+    config_path = config_file or environ.get(ENV_PREFIX + "CONFIG") or None
+    if config_path:
+        for key, value in read_config_file(Path(config_path)).items():
+            if key not in FIELDS:
+                raise SettingsError(f"config file {config_path}: unknown setting {key!r}")
+            values[key] = _coerce(key, value)
+
+    for env_key, value in environ.items():
+        if not env_key.startswith(ENV_PREFIX) or env_key == ENV_PREFIX + "CONFIG":
+            continue
+        name = env_key[len(ENV_PREFIX):].lower()
+        if name not in FIELDS:
+            raise SettingsError(f"environment variable {env_key}: unknown setting {name!r}")
+        values[name] = _coerce(name, value)
+
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in FIELDS:
+            raise SettingsError(f"unknown setting {key!r}")
+        values[key] = _coerce(key, value)
+
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(name, default, environment variable) for every setting, for docs and --help."""
+    rows = []
+    for f in dataclasses.fields(Settings):
+        default = f.default if f.default is not dataclasses.MISSING else field()
+        if isinstance(default, tuple):
+            shown = ",".join(default)
+        else:
+            shown = str(default)
+        rows.append((f.name, shown, ENV_PREFIX + f.name.upper()))
+    return rows

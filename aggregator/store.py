@@ -1,0 +1,394 @@
+"""SQL for feeds, posts and fetch history (SQLAlchemy Core, dialect-neutral).
+
+Uniqueness is the database's job: a post is unique per (feed_id, key). Every
+change the search index must see (new, updated, hidden, deleted) takes a new
+number from the ``post_change`` counter inside the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from hashlib import sha256
+from typing import Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from .db import feeds, fetches, next_counter, posts, reading, utcnow, writing
+from .errors import NotFound
+from .models import POLLED_STATUSES, Feed, Post, SaveReport
+from .parse import norm_url
+
+CHANGE_COUNTER = "post_change"
+FUTURE_SKEW = timedelta(minutes=5)  # a clock a little ahead is not a future-dated post
+CHUNK = 500  # keys per IN (...) query: well under every database's parameter limit
+
+
+def feed_from_row(row) -> Feed:
+    m = row._mapping
+    return Feed(**{k: m[k] for k in Feed.__dataclass_fields__ if k in m})
+
+
+# --- feeds ---------------------------------------------------------------------
+
+
+def add_feed(
+    engine: Engine,
+    url: str,
+    *,
+    title: str = "",
+    site_url: str = "",
+    category: str = "",
+    status: str = "active",
+    kind: str = "feed",
+    now: datetime | None = None,
+) -> tuple[Feed, bool]:
+    """Insert a feed, due at once. Returns (feed, created); an existing URL is returned as is."""
+    now = now or utcnow()
+    with writing(engine) as conn:
+        row = conn.execute(sa.select(feeds).where(feeds.c.url == url)).first()
+        if row is not None:
+            return feed_from_row(row), False
+        new_id = conn.execute(
+            sa.insert(feeds).values(
+                url=url, title=title[:500], site_url=site_url, category=category[:500], status=status,
+                kind=kind, next_check_at=now, created_at=now, updated_at=now,
+            )
+        ).inserted_primary_key[0]
+        row = conn.execute(sa.select(feeds).where(feeds.c.id == new_id)).one()
+    return feed_from_row(row), True
+
+
+def get_feed(engine: Engine, ref: str | int) -> Feed:
+    """A feed by id or by URL. Raises NotFound."""
+    with reading(engine) as conn:
+        cond = feeds.c.url == str(ref)
+        if isinstance(ref, int) or str(ref).isdigit():
+            cond = sa.or_(feeds.c.id == int(ref), cond)
+        row = conn.execute(sa.select(feeds).where(cond)).first()
+    if row is None:
+        raise NotFound(f"no feed with id or URL {ref!r}")
+    return feed_from_row(row)
+
+
+def list_feeds(engine: Engine) -> list[dict]:
+    counts = (
+        sa.select(posts.c.feed_id, sa.func.count().label("posts"))
+        .where(posts.c.deleted == sa.false())
+        .group_by(posts.c.feed_id)
+        .subquery()
+    )
+    query = (
+        sa.select(feeds, sa.func.coalesce(counts.c.posts, 0).label("posts"))
+        .outerjoin(counts, counts.c.feed_id == feeds.c.id)
+        .order_by(feeds.c.id)
+    )
+    with reading(engine) as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def feeds_due(engine: Engine, now: datetime, limit: int | None = None) -> list[Feed]:
+    query = (
+        sa.select(feeds)
+        .where(feeds.c.status.in_(POLLED_STATUSES), feeds.c.kind == "feed")
+        .where(sa.or_(feeds.c.next_check_at.is_(None), feeds.c.next_check_at <= now))
+        .order_by(feeds.c.next_check_at, feeds.c.id)
+    )
+    if limit:
+        query = query.limit(limit)
+    with reading(engine) as conn:
+        return [feed_from_row(r) for r in conn.execute(query)]
+
+
+def pollable_feeds(engine: Engine) -> list[Feed]:
+    query = sa.select(feeds).where(feeds.c.status.in_(POLLED_STATUSES), feeds.c.kind == "feed").order_by(feeds.c.id)
+    with reading(engine) as conn:
+        return [feed_from_row(r) for r in conn.execute(query)]
+
+
+def url_taken(engine: Engine, url: str, other_than: int) -> bool:
+    with reading(engine) as conn:
+        return conn.execute(
+            sa.select(feeds.c.id).where(feeds.c.url == url, feeds.c.id != other_than)
+        ).first() is not None
+
+
+@dataclass(frozen=True)
+class FetchRecord:
+    """One attempt, as the fetch history and the feed row will show it."""
+
+    started_at: datetime
+    duration_s: float
+    http_status: int | None = None
+    bytes: int = 0
+    not_modified: bool = False
+    new_posts: int = 0
+    updated_posts: int = 0
+    final_url: str = ""
+    error: str = ""
+
+
+def record_success(
+    engine: Engine,
+    feed: Feed,
+    record: FetchRecord,
+    *,
+    next_check_at: datetime,
+    interval_s: int,
+    etag: str,
+    last_modified: str,
+    body_hash: str | None = None,
+    title: str = "",
+    site_url: str = "",
+    new_url: str | None = None,
+    warning: str = "",
+) -> None:
+    """The fetch worked (200 or 304): reset errors, store validators and schedule."""
+    values = dict(
+        status="active", error_count=0, last_error=warning, last_error_at=record.started_at if warning else None,
+        etag=etag[:500], last_modified=last_modified[:100], next_check_at=next_check_at,
+        interval_s=interval_s, last_checked_at=record.started_at, last_success_at=record.started_at,
+        updated_at=utcnow(),
+    )
+    if body_hash is not None:
+        values["body_hash"] = body_hash
+    if title and not feed.title:
+        values["title"] = title[:500]
+    if site_url and not feed.site_url:
+        values["site_url"] = site_url
+    if new_url:
+        values["url"] = new_url
+        values["previous_url"] = feed.url
+    with writing(engine) as conn:
+        conn.execute(sa.update(feeds).where(feeds.c.id == feed.id).values(**values))
+        _insert_fetch(conn, feed.id, record)
+
+
+def record_failure(
+    engine: Engine,
+    feed: Feed,
+    record: FetchRecord,
+    *,
+    next_check_at: datetime,
+    status: str,
+) -> None:
+    """The fetch failed: count it, keep the last good posts, schedule the retry."""
+    with writing(engine) as conn:
+        conn.execute(
+            sa.update(feeds)
+            .where(feeds.c.id == feed.id)
+            .values(
+                status=status, error_count=feeds.c.error_count + 1, last_error=record.error,
+                last_error_at=record.started_at, last_checked_at=record.started_at,
+                next_check_at=next_check_at, updated_at=utcnow(),
+            )
+        )
+        _insert_fetch(conn, feed.id, record)
+
+
+def _insert_fetch(conn: Connection, feed_id: int, r: FetchRecord) -> None:
+    conn.execute(
+        sa.insert(fetches).values(
+            feed_id=feed_id, kind="fetch", started_at=r.started_at, duration_ms=int(r.duration_s * 1000),
+            http_status=r.http_status, bytes=r.bytes, not_modified=r.not_modified, new_posts=r.new_posts,
+            updated_posts=r.updated_posts, final_url=r.final_url[:2048], error=r.error,
+        )
+    )
+
+
+def fetch_history(engine: Engine, feed_id: int, limit: int = 50) -> list[dict]:
+    query = (
+        sa.select(fetches).where(fetches.c.feed_id == feed_id)
+        .order_by(fetches.c.started_at.desc(), fetches.c.id.desc()).limit(limit)
+    )
+    with reading(engine) as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def set_feed_status(engine: Engine, feed_id: int, status: str) -> None:
+    with writing(engine) as conn:
+        conn.execute(sa.update(feeds).where(feeds.c.id == feed_id).values(status=status, updated_at=utcnow()))
+
+
+# --- posts ---------------------------------------------------------------------
+
+
+def content_hash(p: Post) -> str:
+    parts = (p.title, p.url, p.author, p.content_html, "\x1f".join(p.tags))
+    return sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _chunks(seq: Sequence, n: int = CHUNK) -> Iterable[Sequence]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def save_posts(engine: Engine, feed: Feed, batch: Sequence[Post], now: datetime | None = None) -> SaveReport:
+    """Insert new posts and update changed ones, in one transaction.
+
+    * A post is found by its key; failing that, by its URL within the feed when the
+      GUIDs cannot tell otherwise (so a feed whose GUIDs break does not duplicate).
+    * An updated entry is updated in place: first_seen and published stay.
+    * A hidden or deleted post stays as it is: the tombstone wins over the feed.
+    * A post whose URL another feed already has is stored, linked to the first
+      (duplicate_of), and listed once.
+    * ``published`` is the feed's claim, but never later than first_seen, so a
+      missing or future date cannot lift a post above today's.
+    """
+    now = now or utcnow()
+    for attempt in (1, 2):
+        try:
+            with writing(engine) as conn:
+                return _save(conn, feed, batch, now)
+        except IntegrityError:
+            # Another writer inserted one of these keys between our read and write
+            # (possible on PostgreSQL); a second pass sees it and updates instead.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _save(conn: Connection, feed: Feed, batch: Sequence[Post], now: datetime) -> SaveReport:
+    cols = (posts.c.id, posts.c.key, posts.c.guid, posts.c.url_norm, posts.c.content_hash,
+            posts.c.hidden, posts.c.deleted)
+    by_key: dict[str, dict] = {}
+    keys = [p.key for p in batch]
+    for part in _chunks(keys):
+        for row in conn.execute(sa.select(*cols).where(posts.c.feed_id == feed.id, posts.c.key.in_(part))):
+            by_key[row.key] = dict(row._mapping)
+
+    norms = {p.key: norm_url(p.url) if p.url else "" for p in batch}
+    unmatched = [norms[p.key] for p in batch if p.key not in by_key and norms[p.key]]
+    by_url: dict[str, list[dict]] = {}
+    for part in _chunks(unmatched):
+        for row in conn.execute(sa.select(*cols).where(posts.c.feed_id == feed.id, posts.c.url_norm.in_(part))):
+            by_url.setdefault(row.url_norm, []).append(dict(row._mapping))
+
+    claimed: set[int] = {row["id"] for row in by_key.values()}
+    inserts, updates = [], []
+    unchanged = skipped = 0
+    # Oldest first, so ids and first_seen order follow the feed's own order.
+    for p in sorted(batch, key=lambda p: p.published or now):
+        digest = content_hash(p)
+        existing = by_key.get(p.key)
+        if existing is None:
+            for row in by_url.get(norms[p.key], []):
+                if row["id"] not in claimed and (not p.guid or not row["guid"] or p.guid == row["guid"]):
+                    existing = row
+                    break
+        if existing is not None:
+            claimed.add(existing["id"])
+            if existing["deleted"]:
+                skipped += 1
+            elif existing["content_hash"] == digest and existing["key"] == p.key:
+                unchanged += 1
+            else:
+                updates.append((existing, p, digest))
+            continue
+        inserts.append((p, digest))
+
+    total_changes = len(inserts) + len(updates)
+    seq = next_counter(conn, CHANGE_COUNTER, total_changes) if total_changes else 0
+
+    # Cross-posts: the same article already listed from another feed.
+    originals: dict[str, int] = {}
+    wanted = sorted({norms[p.key] for p, _ in inserts if norms[p.key]})
+    for part in _chunks(wanted):
+        query = (
+            sa.select(posts.c.id, posts.c.url_norm)
+            .where(posts.c.url_norm.in_(part), posts.c.feed_id != feed.id)
+            .where(posts.c.duplicate_of.is_(None), posts.c.deleted == sa.false())
+            .order_by(posts.c.id)
+        )
+        for row in conn.execute(query):
+            originals.setdefault(row.url_norm, row.id)
+
+    rows = []
+    for p, digest in inserts:
+        claimed_date = p.published
+        published = now if claimed_date is None or claimed_date > now + FUTURE_SKEW else min(claimed_date, now)
+        rows.append(dict(
+            feed_id=feed.id, key=p.key, guid=p.guid[:2048], url=p.url[:2048], url_norm=norms[p.key][:2048],
+            title=p.title[:1000], author=p.author[:500], published=published, published_claimed=claimed_date,
+            first_seen=now, updated_at=now, content_html=p.content_html, summary=p.summary,
+            tags=json.dumps(list(p.tags)), summary_only=p.summary_only, content_hash=digest,
+            change_seq=seq, duplicate_of=originals.get(norms[p.key]),
+        ))
+        seq += 1
+    if rows:
+        conn.execute(sa.insert(posts), rows)
+
+    for existing, p, digest in updates:
+        conn.execute(
+            sa.update(posts).where(posts.c.id == existing["id"]).values(
+                key=p.key, guid=p.guid[:2048], url=p.url[:2048], url_norm=norms[p.key][:2048],
+                title=p.title[:1000], author=p.author[:500], content_html=p.content_html, summary=p.summary,
+                tags=json.dumps(list(p.tags)), summary_only=p.summary_only, content_hash=digest,
+                updated_at=now, change_seq=seq,
+            )
+        )
+        seq += 1
+    return SaveReport(new=len(inserts), updated=len(updates), unchanged=unchanged, skipped=skipped)
+
+
+POST_FIELDS = (
+    posts.c.id, posts.c.feed_id, posts.c.url, posts.c.title, posts.c.author, posts.c.published,
+    posts.c.first_seen, posts.c.updated_at, posts.c.content_html, posts.c.summary, posts.c.tags,
+    posts.c.guid, posts.c.hidden, posts.c.hidden_reason, posts.c.duplicate_of, posts.c.summary_only,
+)
+
+
+def _post_dict(row) -> dict:
+    d = dict(row._mapping)
+    d["tags"] = json.loads(d.get("tags") or "[]")
+    return d
+
+
+def list_posts(
+    engine: Engine, *, feed_id: int | None = None, limit: int = 50, include_hidden: bool = False
+) -> list[dict]:
+    """Newest first by first_seen; hidden, deleted and cross-posted copies left out."""
+    query = sa.select(*POST_FIELDS).where(posts.c.deleted == sa.false())
+    if feed_id is not None:
+        query = query.where(posts.c.feed_id == feed_id)
+    else:
+        query = query.where(posts.c.duplicate_of.is_(None))
+    if not include_hidden:
+        query = query.where(posts.c.hidden == sa.false())
+    query = query.order_by(posts.c.first_seen.desc(), posts.c.id.desc()).limit(limit)
+    with reading(engine) as conn:
+        return [_post_dict(r) for r in conn.execute(query)]
+
+
+def get_post(engine: Engine, post_id: int) -> dict:
+    with reading(engine) as conn:
+        row = conn.execute(sa.select(*POST_FIELDS, posts.c.deleted).where(posts.c.id == post_id)).first()
+    if row is None:
+        raise NotFound(f"no post with id {post_id}")
+    return _post_dict(row)
+
+
+def _change_post(engine: Engine, post_id: int, **values) -> None:
+    with writing(engine) as conn:
+        if conn.execute(sa.select(posts.c.id).where(posts.c.id == post_id)).first() is None:
+            raise NotFound(f"no post with id {post_id}")
+        values["change_seq"] = next_counter(conn, CHANGE_COUNTER)
+        conn.execute(sa.update(posts).where(posts.c.id == post_id).values(**values))
+
+
+def hide_post(engine: Engine, post_id: int, reason: str, now: datetime | None = None) -> None:
+    """Take a post off every listing; the row stays so the next fetch does not bring it back."""
+    _change_post(engine, post_id, hidden=True, hidden_reason=reason, hidden_at=now or utcnow())
+
+
+def unhide_post(engine: Engine, post_id: int) -> None:
+    _change_post(engine, post_id, hidden=False, hidden_reason="", hidden_at=None)
+
+
+def delete_post(engine: Engine, post_id: int, now: datetime | None = None) -> None:
+    """Leave only a tombstone: content wiped, key kept so refetches skip the entry."""
+    _change_post(engine, post_id, deleted=True, deleted_at=now or utcnow(), content_html="", summary="",
+                 title="", author="", tags="[]")

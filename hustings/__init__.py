@@ -1,0 +1,1 @@
+"""The `hustings` command: the composition root. Nothing imports this package."""

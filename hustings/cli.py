@@ -1,0 +1,401 @@
+"""The `hustings` command: the one place that wires the packages together.
+
+Exit codes: 0 success; 1 an expected failure (bad input, a feed that cannot be
+fetched, not found), reported in one line without a traceback; 2 a usage error
+or a bad setting; 3 the database schema is older than the code (run
+`hustings init`); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+from aggregator import db, opml, pipeline, scheduler, store
+from aggregator.errors import AggregatorError, HustingsError, SchemaError, SettingsError
+from aggregator.settings import Settings, describe_settings, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SCHEMA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+log = logging.getLogger("hustings")
+
+
+# --- output helpers ----------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _print_json(value: Any) -> None:
+    json.dump(_jsonable(value), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+
+
+# --- context -----------------------------------------------------------------------
+
+
+class Context:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._engine = None
+
+    @property
+    def engine(self):
+        """The database, created on first use of a fresh data directory; an old schema is refused."""
+        if self._engine is None:
+            self._engine = db.make_engine(self.settings)
+            if db.current_revision(self._engine) is None:
+                db.migrate(self._engine)
+                log.info("created a new database at %s", self.settings.resolved_database_url)
+            db.check_schema(self._engine)
+        return self._engine
+
+
+# --- commands ----------------------------------------------------------------------
+
+
+def cmd_init(ctx: Context, args) -> int:
+    engine = db.make_engine(ctx.settings)
+    before, after = db.migrate(engine)
+    if args.json:
+        _print_json({"database": _safe_url(ctx.settings), "before": before, "revision": after})
+    elif before == after:
+        print(f"database {_safe_url(ctx.settings)} is up to date (revision {after})")
+    else:
+        print(f"database {_safe_url(ctx.settings)} migrated from {before or 'nothing'} to revision {after}")
+    return EXIT_OK
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+def cmd_feeds_add(ctx: Context, args) -> int:
+    engine = ctx.engine
+    url = args.url.strip()
+    try:
+        existing = store.get_feed(engine, url)
+    except HustingsError:
+        existing = None
+    if existing is not None:
+        return _report_added(args, existing, created=False, found=None)
+    found = None
+    if not args.no_check:
+        found = pipeline.discover_feed(url, ctx.settings)
+        url = found.url
+    feed, created = store.add_feed(
+        engine, url, title=args.title or (found.title if found else ""),
+        site_url=(found.site_url if found else ""), category=args.category or "",
+    )
+    return _report_added(args, feed, created, found)
+
+
+def _report_added(args, feed, created: bool, found) -> int:
+    if args.json:
+        out = {"id": feed.id, "url": feed.url, "title": feed.title, "status": feed.status, "created": created}
+        if found is not None:
+            out.update(entries=found.entries, page_url=found.page_url, alternatives=list(found.alternatives))
+        _print_json(out)
+        return EXIT_OK
+    if not created:
+        print(f"already known: feed {feed.id} {feed.url} ({feed.status})")
+    else:
+        how = f" (found on {found.page_url})" if found and found.page_url else ""
+        print(f"added feed {feed.id}: {feed.url}{how}" + (f" \"{feed.title}\"" if feed.title else ""))
+        if found and found.alternatives:
+            print("the page also advertises: " + ", ".join(found.alternatives))
+        print("it will be fetched by the next `hustings fetch` or worker pass")
+    return EXIT_OK
+
+
+def cmd_feeds_import(ctx: Context, args) -> int:
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise HustingsError(f"cannot read {path}: {exc.strerror}") from None
+    feeds, skipped = opml.read_opml(data, source=str(path))
+    added = known = 0
+    for f in feeds:
+        _, created = store.add_feed(ctx.engine, f.url, title=f.title, category=f.category)
+        added += created
+        known += not created
+    if args.json:
+        _print_json({"file": str(path), "added": added, "already_known": known, "skipped": skipped})
+    else:
+        print(f"{path}: {added} feeds added, {known} already known, {len(skipped)} skipped")
+        for why in skipped:
+            print(f"  skipped: {why}")
+    return EXIT_OK
+
+
+def cmd_feeds_export(ctx: Context, args) -> int:
+    data = opml.write_opml(store.list_feeds(ctx.engine))
+    if args.file and args.file != "-":
+        Path(args.file).write_bytes(data)
+        print(f"wrote {args.file}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return EXIT_OK
+
+
+FEED_LIST_KEYS = ("id", "url", "title", "site_url", "category", "kind", "status", "error_count", "last_error",
+                  "last_error_at", "next_check_at", "last_checked_at", "last_success_at", "interval_s", "etag",
+                  "last_modified", "previous_url", "posts", "created_at")
+
+
+def cmd_feeds_list(ctx: Context, args) -> int:
+    rows = [{k: r.get(k) for k in FEED_LIST_KEYS} for r in store.list_feeds(ctx.engine)]
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print("no feeds yet: add one with `hustings feeds add URL` or `hustings feeds import feeds.opml`")
+    for r in rows:
+        print(f"{r['id']:>4}  {r['status']:<9} {r['posts']:>5} posts  next {_when(r['next_check_at'])}  "
+              f"{r['title'] or '(untitled)'}\n      {r['url']}")
+        if r["error_count"] or r["last_error"]:
+            print(f"      {r['error_count']} errors; last: {r['last_error']}")
+    return EXIT_OK
+
+
+def cmd_fetch(ctx: Context, args) -> int:
+    engine = ctx.engine
+    if args.feed:
+        feeds = [store.get_feed(engine, ref) for ref in args.feed]
+    elif args.all:
+        feeds = store.pollable_feeds(engine)
+    else:
+        feeds = store.feeds_due(engine, db.utcnow())
+    bar = None
+    if feeds and not args.json and not args.no_progress and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(feeds), unit="feed", file=sys.stderr)
+    outcomes = pipeline.refresh_feeds(engine, feeds, ctx.settings, on_done=(lambda o: bar.update(1)) if bar else None)
+    if bar:
+        bar.close()
+    summary = {
+        "feeds": len(outcomes),
+        "ok": sum(o.result == "ok" for o in outcomes),
+        "not_modified": sum(o.result == "not_modified" for o in outcomes),
+        "failed": sum(o.result == "failed" for o in outcomes),
+        "new_posts": sum(o.new for o in outcomes),
+        "updated_posts": sum(o.updated for o in outcomes),
+        "results": sorted((o.as_dict() for o in outcomes), key=lambda d: d["feed_id"]),
+    }
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"{summary['feeds']} feeds: {summary['ok']} ok, {summary['not_modified']} not modified, "
+              f"{summary['failed']} failed; {summary['new_posts']} new posts, {summary['updated_posts']} updated")
+        for o in sorted(outcomes, key=lambda o: o.feed_id):
+            if o.result == "failed":
+                print(f"  failed: feed {o.feed_id} ({o.url}): {o.error}")
+            elif o.warning:
+                print(f"  warning: feed {o.feed_id} ({o.url}): {o.warning}")
+            if o.moved_to:
+                print(f"  moved: feed {o.feed_id} now at {o.moved_to}")
+    # Fetching one named feed is a question with an answer: say so in the exit code.
+    if args.feed and summary["failed"]:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+POST_KEYS = ("id", "feed_id", "url", "title", "author", "published", "first_seen", "updated_at", "content_html",
+             "summary", "tags", "hidden", "duplicate_of")
+
+
+def cmd_posts(ctx: Context, args) -> int:
+    feed_id = store.get_feed(ctx.engine, args.feed).id if args.feed else None
+    rows = store.list_posts(ctx.engine, feed_id=feed_id, limit=args.limit, include_hidden=args.include_hidden)
+    rows = [{k: r.get(k) for k in POST_KEYS} for r in rows]
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    for r in rows:
+        print(f"{r['id']:>6}  {_when(r['first_seen'])}  feed {r['feed_id']}  {r['title']}\n        {r['url']}")
+    if not rows:
+        print("no posts yet: run `hustings fetch`")
+    return EXIT_OK
+
+
+def cmd_posts_hide(ctx: Context, args) -> int:
+    store.hide_post(ctx.engine, args.id, args.reason)
+    print(f"post {args.id} hidden: {args.reason}")
+    return EXIT_OK
+
+
+def cmd_posts_unhide(ctx: Context, args) -> int:
+    store.unhide_post(ctx.engine, args.id)
+    print(f"post {args.id} shown again")
+    return EXIT_OK
+
+
+def cmd_worker(ctx: Context, args) -> int:
+    engine = ctx.engine
+    with scheduler.SchedulerLock(ctx.settings):
+        sched = scheduler.build(engine, ctx.settings)
+
+        def stop(signum, _frame):
+            log.info("signal %s: stopping after the running jobs", signum)
+            sched.shutdown(wait=False)
+
+        signal.signal(signal.SIGTERM, stop)
+        log.info("worker started: dispatching due feeds every %ss", ctx.settings.dispatch_every_s)
+        sched.start()
+    return EXIT_OK
+
+
+def cmd_settings(ctx: Context, args) -> int:
+    values = {name: getattr(ctx.settings, name) for name, _, _ in describe_settings()}
+    values["database_url"] = _safe_url(ctx.settings)
+    if args.json:
+        _print_json(values)
+    else:
+        for name, value in values.items():
+            shown = ",".join(value) if isinstance(value, tuple) else value
+            print(f"{name} = {shown}")
+    return EXIT_OK
+
+
+# --- parser ------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hustings",
+        description="Hustings: a blog aggregator and community news site for the movement's grassroots.",
+        epilog="Settings come from defaults < --config FILE (or HUSTINGS_CONFIG) < HUSTINGS_<NAME> "
+               "environment variables < flags. Exit codes: 0 ok, 1 failed, 2 usage or settings, "
+               "3 database needs `hustings init`.",
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML settings file")
+    p.add_argument("--data-dir", metavar="DIR", help="where the database and index live")
+    p.add_argument("--database-url", metavar="URL", help="SQLAlchemy URL instead of SQLite in the data dir")
+    p.add_argument("--set", metavar="NAME=VALUE", action="append", default=[], help="set any setting")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    s = sub.add_parser("init", help="create or migrate the database")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_init, needs_db=False)
+
+    feeds = sub.add_parser("feeds", help="add, import, export and list feeds")
+    fsub = feeds.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND", required=True)
+    s = fsub.add_parser("add", help="add a feed, or a blog's home page (its feed is discovered)")
+    s.add_argument("url")
+    s.add_argument("--title")
+    s.add_argument("--category", help='category path, e.g. "News / Magazines"')
+    s.add_argument("--no-check", action="store_true", help="add the URL as it is, without fetching it")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_feeds_add)
+    s = fsub.add_parser("import", help="import feeds from an OPML file")
+    s.add_argument("file")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_feeds_import)
+    s = fsub.add_parser("export", help="write every feed as OPML (to FILE, or standard output)")
+    s.add_argument("file", nargs="?")
+    s.set_defaults(func=cmd_feeds_export)
+    s = fsub.add_parser("list", help="list feeds with their status, errors and next check")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_feeds_list)
+
+    s = sub.add_parser("fetch", help="fetch due feeds (or --all, or --feed) and store new posts")
+    s.add_argument("--all", action="store_true", help="every active feed, due or not")
+    s.add_argument("--feed", action="append", metavar="ID|URL", help="this feed (repeatable)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_fetch)
+
+    posts = sub.add_parser("posts", help="list stored posts; hide or unhide one")
+    posts.add_argument("--feed", metavar="ID|URL")
+    posts.add_argument("--limit", type=int, default=50)
+    posts.add_argument("--include-hidden", action="store_true")
+    posts.add_argument("--json", action="store_true")
+    posts.set_defaults(func=cmd_posts)
+    psub = posts.add_subparsers(dest="posts_command", metavar="SUBCOMMAND")
+    s = psub.add_parser("hide", help="take a post off every page (it stays hidden on refetch)")
+    s.add_argument("id", type=int)
+    s.add_argument("--reason", required=True)
+    s.set_defaults(func=cmd_posts_hide)
+    s = psub.add_parser("unhide", help="show a hidden post again")
+    s.add_argument("id", type=int)
+    s.set_defaults(func=cmd_posts_unhide)
+
+    s = sub.add_parser("worker", help="run the scheduler: fetch due feeds every minute")
+    s.set_defaults(func=cmd_worker)
+
+    s = sub.add_parser("settings", help="show the settings in effect")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_settings, needs_db=False)
+    return p
+
+
+def _settings_from_args(args) -> Settings:
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        if "=" not in item:
+            raise SettingsError(f"--set takes NAME=VALUE, not {item!r}")
+        name, value = item.split("=", 1)
+        overrides[name.strip()] = value
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    return load_settings(config_file=args.config, **overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings_from_args(args)
+    except SettingsError as exc:
+        print(f"hustings: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are noise to operators
+    ctx = Context(settings)
+    try:
+        return args.func(ctx, args)
+    except SchemaError as exc:
+        print(f"hustings: {exc}", file=sys.stderr)
+        return EXIT_SCHEMA
+    except AggregatorError as exc:
+        print(f"hustings: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except HustingsError as exc:
+        print(f"hustings: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("hustings: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def run() -> None:  # console_scripts entry point
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Scrapy spiders for blogs without usable feeds; they yield aggregator Post records."""

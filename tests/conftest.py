@@ -1,0 +1,205 @@
+"""Shared fixtures: real HTTP servers on loopback, real SQLite files, settings.
+
+No test may send a packet to any address but loopback: servers bind 127.0.0.1
+(and 127.0.0.2 for traps), and the only hostnames used are IP literals, so no
+name is ever looked up in DNS.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from aggregator import db
+from aggregator.settings import Settings
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CORPORA = SHARED / "corpora"
+
+
+def corpus(*parts: str) -> Path:
+    """A path in ../shared/corpora, or skip the test saying the corpus is absent."""
+    path = CORPORA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"third-party corpus {path} is absent (it lives in ../shared/corpora beside the repo; CI has it)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch):
+    """No HUSTINGS_* setting leaks in from the machine running the tests."""
+    for key in list(os.environ):
+        if key.startswith("HUSTINGS_"):
+            monkeypatch.delenv(key)
+    # A proxy in the environment must never be used by the fetcher; make sure one is
+    # visible so a regression would show (it points at a closed loopback port).
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", allow_networks=("127.0.0.1/32",), fetch_deadline_s=5.0)
+
+
+@pytest.fixture
+def engine(settings):
+    eng = db.make_engine(settings)
+    db.migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+# --- loopback HTTP servers ------------------------------------------------------
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    # handler(request_handler) takes over the whole response when set.
+    handler: Callable[[http.server.BaseHTTPRequestHandler], None] | None = None
+    etag: str = ""  # when set, answers 304 to a matching If-None-Match
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+class LoopbackServer:
+    """A real threaded HTTP server on a loopback address with routes set by the test."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        self.routes: dict[str, Route] = {}
+        self.requests: list[Seen] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_GET(self):
+                outer.requests.append(Seen("GET", self.path, {k.lower(): v for k, v in self.headers.items()}))
+                route = outer.routes.get(self.path) or outer.routes.get(self.path.split("?", 1)[0])
+                if route is None:
+                    self._send(404, b"not found", {"Content-Type": "text/plain"})
+                    return
+                if route.handler is not None:
+                    try:
+                        route.handler(self)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    return
+                if route.etag and self.headers.get("If-None-Match") == route.etag:
+                    self._send(304, b"", {"ETag": route.etag})
+                    return
+                headers = dict(route.headers)
+                if route.etag:
+                    headers["ETag"] = route.etag
+                self._send(route.status, route.body, headers)
+
+            def _send(self, status, body, headers):
+                self.send_response(status)
+                headers = dict(headers)
+                headers.setdefault("Content-Type", "application/xml")
+                headers.setdefault("Content-Length", str(len(body)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                if body:
+                    try:
+                        self.wfile.write(body)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.httpd = Server((host, 0), Handler)
+        self.host = host
+        self.port = self.httpd.server_port
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def route(self, path: str, body: bytes | str = b"", *, status: int = 200, headers: dict | None = None,
+              handler=None, etag: str = "", content_type: str | None = None) -> str:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        headers = dict(headers or {})
+        if content_type:
+            headers["Content-Type"] = content_type
+        self.routes[path] = Route(status=status, body=body, headers=headers, handler=handler, etag=etag)
+        return self.url(path)
+
+    def hits(self, path: str | None = None) -> int:
+        return sum(1 for r in self.requests if path is None or r.path == path)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    srv = LoopbackServer("127.0.0.1")
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def trap():
+    """A server on 127.0.0.2: tests allow only 127.0.0.1/32, so nothing may ever reach it."""
+    srv = LoopbackServer("127.0.0.2")
+    yield srv
+    srv.close()
+
+
+def rss(items: list[dict], title: str = "Test Blog", link: str = "http://127.0.0.1/", extra: str = "") -> str:
+    """A small RSS 2.0 document; each item dict may have title, link, guid, date, description, content."""
+    parts = []
+    for it in items:
+        fields = []
+        for key, tag in (("title", "title"), ("link", "link"), ("guid", "guid"), ("date", "pubDate"),
+                         ("author", "author")):
+            if it.get(key) is not None:
+                fields.append(f"<{tag}>{it[key]}</{tag}>")
+        if it.get("description") is not None:
+            fields.append(f"<description><![CDATA[{it['description']}]]></description>")
+        if it.get("content") is not None:
+            fields.append(f"<content:encoded><![CDATA[{it['content']}]]></content:encoded>")
+        for cat in it.get("categories", []):
+            fields.append(f"<category>{cat}</category>")
+        parts.append("<item>" + "".join(fields) + "</item>")
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+        f"<channel><title>{title}</title><link>{link}</link>{extra}" + "".join(parts) + "</channel></rss>"
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def load_json(text: str):
+    return json.loads(text)

@@ -1,0 +1,1 @@
+"""The Bottle web app: front page, search, polls, submissions and moderation."""
