@@ -237,11 +237,18 @@ def current_revision(engine: Engine) -> str | None:
 def migrate(engine: Engine) -> tuple[str | None, str]:
     """Create or upgrade the schema to the newest revision. Returns (before, after)."""
     from alembic import command
+    from alembic.util import CommandError
 
     before = current_revision(engine)
-    with engine.connect().execution_options(hustings_write=True) as conn:
-        with conn.begin():
-            command.upgrade(_alembic_config(conn), "head")
+    try:
+        with engine.connect().execution_options(hustings_write=True) as conn:
+            with conn.begin():
+                command.upgrade(_alembic_config(conn), "head")
+    except CommandError as exc:
+        raise SchemaError(
+            f"the database is at schema revision {before}, which this code does not know "
+            f"(made by a newer Hustings?): {exc}"
+        ) from None
     return before, head_revision()
 
 

@@ -45,8 +45,7 @@ def read_opml(data: bytes, source: str = "the OPML file") -> tuple[list[OPMLFeed
         raise OPMLError(f"{source} is not an OPML subscription list" + (f" ({problem})" if problem else ""))
     if problem:
         skipped.append(problem + " (imported what could be read)")
-    feeds: list[OPMLFeed] = []
-    seen: set[str] = set()
+    feeds: list[OPMLFeed] = []  # listparser has already merged repeated URLs
     for item in result.get("feeds", []):
         url = (item.get("url") or "").strip()
         title = (item.get("title") or "").strip()
@@ -57,10 +56,6 @@ def read_opml(data: bytes, source: str = "the OPML file") -> tuple[list[OPMLFeed
         if scheme not in ("http", "https"):
             skipped.append(f"{title or url or 'an outline'}: feed URL {url!r} is not http or https")
             continue
-        if url in seen:
-            skipped.append(f"{url}: listed more than once")
-            continue
-        seen.add(url)
         categories = item.get("categories") or []
         category = SEPARATOR.join(categories[0]) if categories else ""
         feeds.append(OPMLFeed(url=url, title=title, category=category))

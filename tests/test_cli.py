@@ -1,0 +1,148 @@
+"""The `hustings` command, end to end over loopback servers and a real data directory."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from hustings.cli import main
+
+from .conftest import rss
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HUSTINGS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HUSTINGS_ALLOW_NETWORKS", "127.0.0.1/32")
+    monkeypatch.setenv("HUSTINGS_LOG_LEVEL", "WARNING")
+
+    def run(*args, expect=0):
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        assert code == expect, (args, code, out, err)
+        assert "Traceback" not in err
+        return out, err
+
+    run.data_dir = tmp_path / "data"
+    return run
+
+
+def test_import_real_opml_list_and_export(cli, tmp_path):
+    cli("init")
+    out, _ = cli("feeds", "import", str(ROOT / "feeds.opml"), "--json")
+    report = json.loads(out)
+    assert report["added"] >= 20 and report["already_known"] == 0
+    listed = json.loads(cli("feeds", "list", "--json")[0])
+    assert len(listed) == report["added"]
+    assert all(f["category"] and f["status"] == "active" and f["url"].startswith("https://") for f in listed)
+    for key in ("url", "title", "status", "error_count", "last_error", "next_check_at"):
+        assert key in listed[0]
+    again = json.loads(cli("feeds", "import", str(ROOT / "feeds.opml"), "--json")[0])
+    assert again["added"] == 0 and again["already_known"] == report["added"]
+    export = tmp_path / "out.opml"
+    cli("feeds", "export", str(export))
+    text = export.read_text()
+    assert all(f["url"] in text for f in listed)
+
+
+def test_add_discovers_fetch_stores_posts_lists_json(cli, server):
+    server.route("/feed.xml", rss([
+        {"title": "Canvassing in the rain", "link": server.url("/p/1"), "guid": "1",
+         "date": "Mon, 02 Nov 2026 10:00:00 GMT", "author": "jo@example.org (Jo Bloggs)",
+         "description": "<p>Doors knocked: 40.</p><script>alert(1)</script>"},
+    ], link=server.url("/")))
+    server.route("/", '<html><head><link rel="alternate" type="application/rss+xml" href="/feed.xml"></head></html>',
+                 content_type="text/html")
+    added = json.loads(cli("feeds", "add", server.url("/"), "--json")[0])
+    assert added["url"] == server.url("/feed.xml") and added["created"] and added["entries"] == 1
+    summary = json.loads(cli("fetch", "--json")[0])
+    assert {k: summary[k] for k in ("feeds", "ok", "failed", "new_posts")} == {"feeds": 1, "ok": 1, "failed": 0, "new_posts": 1}
+    [post] = json.loads(cli("posts", "--json")[0])
+    assert set(post) >= {"id", "feed_id", "url", "title", "author", "published", "first_seen", "content_html", "summary"}
+    assert post["title"] == "Canvassing in the rain" and post["author"] == "Jo Bloggs"
+    assert "script" not in post["content_html"] and post["summary"] == "Doors knocked: 40."
+    assert post["published"].startswith("2026-11-02T10:00:00")
+    # Nothing due any more; --all and --feed fetch anyway (the server honours nothing: same bytes).
+    assert json.loads(cli("fetch", "--json")[0])["feeds"] == 0
+    assert json.loads(cli("fetch", "--all", "--json")[0])["not_modified"] == 1
+    assert json.loads(cli("fetch", "--feed", "1", "--json")[0])["feeds"] == 1
+    out, _ = cli("fetch", "--feed", server.url("/feed.xml"))
+    assert "1 feeds:" in out
+    cli("posts", "hide", str(post["id"]), "--reason", "spam")
+    assert json.loads(cli("posts", "--json")[0]) == []
+    cli("posts", "unhide", str(post["id"]))
+    assert len(json.loads(cli("posts", "--json")[0])) == 1
+
+
+def test_failures_name_the_feed_and_url_without_traceback(cli, server, trap):
+    cli("init")
+    gone = server.route("/gone.xml", "", status=410)
+    cli("feeds", "add", gone, "--no-check")
+    out, _ = cli("fetch", "--feed", gone, expect=1)
+    assert f"feed 1 ({gone})" in out and "410" in out
+    [row] = json.loads(cli("feeds", "list", "--json")[0])
+    assert row["status"] == "gone" and row["error_count"] == 1 and "410" in row["last_error"]
+    # A batch with a failing feed still exits 0 and reports it.
+    ok = server.route("/ok.xml", rss([{"title": "t", "link": server.url("/t"), "guid": "t"}]))
+    cli("feeds", "add", ok)
+    summary = json.loads(cli("fetch", "--all", "--json")[0])
+    assert summary["ok"] == 1 and summary["feeds"] == 1  # gone feeds are no longer polled
+    # Adding a page with no feed, or a blocked address, fails clearly.
+    nofeed = server.route("/plain", "<html><body>no feeds here</body></html>", content_type="text/html")
+    _, err = cli("feeds", "add", nofeed, expect=1)
+    assert "no feed found" in err and nofeed in err
+    _, err = cli("feeds", "add", trap.url("/feed.xml"), expect=1)
+    assert "refusing to connect" in err and "127.0.0.2" in err
+    assert trap.hits() == 0
+    _, err = cli("fetch", "--feed", "999", expect=1)
+    assert "999" in err
+
+
+def test_bad_settings_and_old_schema_exit_codes(cli, monkeypatch):
+    monkeypatch.setenv("HUSTINGS_FETCH_DEADLINE_S", "forever")
+    _, err = cli("feeds", "list", expect=2)
+    assert "fetch_deadline_s" in err
+    monkeypatch.delenv("HUSTINGS_FETCH_DEADLINE_S")
+    _, err = cli("--set", "no_such=1", "feeds", "list", expect=2)
+    assert "no_such" in err
+    cli("init")
+    engine = sa.create_engine(f"sqlite:///{cli.data_dir / 'hustings.sqlite3'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0000'"))
+    engine.dispose()
+    _, err = cli("feeds", "list", expect=3)
+    assert "hustings init" in err
+    _, err = cli("init", expect=3)  # a revision this code does not know: refused, not guessed at
+    assert "0000" in err and "does not know" in err
+
+
+def test_settings_command_shows_layers(cli, tmp_path):
+    cfg = tmp_path / "h.toml"
+    cfg.write_text('sanitizer = "bleach"\n')
+    values = json.loads(cli("--config", str(cfg), "--set", "fetch_workers=3", "settings", "--json")[0])
+    assert values["sanitizer"] == "bleach" and values["fetch_workers"] == 3
+    assert values["allow_networks"] == ["127.0.0.1/32"]
+
+
+def test_console_script_in_a_real_process(tmp_path, server):
+    url = server.route("/f.xml", rss([{"title": "Over the wire", "link": server.url("/1"), "guid": "1"}]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUSTINGS_")}
+    env.update(HUSTINGS_DATA_DIR=str(tmp_path / "d"), HUSTINGS_ALLOW_NETWORKS="127.0.0.1/32")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "hustings", *args], env=env, capture_output=True, text=True,
+                              timeout=60, cwd=tmp_path)
+
+    assert run("init").returncode == 0
+    assert run("feeds", "add", url).returncode == 0
+    fetched = run("fetch", "--json")
+    assert fetched.returncode == 0, fetched.stderr
+    assert json.loads(fetched.stdout)["new_posts"] == 1
+    posts = json.loads(run("posts", "--json").stdout)
+    assert posts[0]["title"] == "Over the wire"

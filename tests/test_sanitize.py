@@ -1,0 +1,102 @@
+"""The sanitising policy, held to the same cases under both engines."""
+
+import pytest
+
+from aggregator.models import Post
+from aggregator.sanitize import sanitize_post, sanitizer, text_to_html
+from aggregator.settings import Settings
+
+BASE = "https://blog.example.org/2026/11/post/"
+ENGINES = ["nh3", "bleach"]
+
+
+@pytest.fixture(params=ENGINES)
+def clean(request):
+    return sanitizer(Settings(sanitizer=request.param))
+
+
+@pytest.mark.parametrize("html, absent", [
+    ('<script>alert(1)</script>ok', ["<script", "alert(1)"]),
+    ('<style>body{display:none}</style>ok', ["<style", "display:none"]),
+    ('<p onclick="x()" onmouseover="y()">ok</p>', ["onclick", "onmouseover"]),
+    ('<p style="position:fixed;top:0">ok</p>', ["style", "position"]),
+    ('<a href="javascript:alert(1)">ok</a>', ["javascript"]),
+    ('<a href="jav&#x09;ascript:alert(1)">ok</a>', ["ascript"]),
+    ('<a href="vbscript:msgbox(1)">ok</a>', ["vbscript"]),
+    ('<a href="data:text/html,<script>alert(1)</script>">ok</a>', ["data:", "<script"]),
+    ('<form action="https://evil.example/"><input type="password"><button>go</button></form>ok', ["<form", "<input", "<button"]),
+    ('<svg><a xlink:href="javascript:alert(1)"><circle r="9"/></a></svg>ok', ["<svg", "javascript"]),
+    ('<math><mi xlink:href="javascript:alert(1)">x</mi></math>ok', ["<math", "javascript"]),
+    ('<object data="x.swf"></object><embed src="x.swf">ok', ["<object", "<embed"]),
+    ('<iframe src="https://evil.example/embed"></iframe>ok', ["<iframe", "evil"]),
+    ('<iframe src="javascript://www.youtube.com/%0Aalert(1)"></iframe>ok', ["<iframe", "alert"]),
+    ('<math></p><noscript><!--</noscript><img src/onerror=alert(1)>', ["onerror", "<noscript"]),
+    ('<base href="https://evil.example/"><meta http-equiv="refresh" content="0">ok', ["<base", "<meta"]),
+])
+def test_nothing_executable_survives(clean, html, absent):
+    out = clean(html, BASE)
+    for needle in absent:
+        assert needle not in out, (html, out)
+
+
+def test_links_get_rel_and_relative_urls_resolve(clean):
+    out = clean('<a href="../other/">x</a> <a href="/about">y</a> <img src="pic.jpg" alt="p">', BASE)
+    assert 'href="https://blog.example.org/2026/11/other/"' in out
+    assert 'href="https://blog.example.org/about"' in out
+    assert 'src="https://blog.example.org/2026/11/post/pic.jpg"' in out
+    assert out.count('rel="nofollow noopener noreferrer ugc"') == 2
+
+
+def test_listed_iframes_are_kept_sandboxed(clean):
+    out = clean('<iframe src="//www.youtube.com/embed/abc" width="560" height="315" onload="x()"></iframe>', BASE)
+    assert 'src="https://www.youtube.com/embed/abc"' in out
+    assert 'sandbox="allow-scripts allow-same-origin allow-popups allow-presentation"' in out
+    assert "onload" not in out
+
+
+def test_tracking_is_removed(clean):
+    out = clean('<p>a<img src="https://pixel.wp.com/g.gif?x=1">b<img src="/t.gif" width="1" height="1">c'
+                '<a href="https://news.example/x?utm_source=feed&amp;id=7&amp;fbclid=abc">l</a></p>', BASE)
+    assert "pixel.wp.com" not in out and "t.gif" not in out
+    assert "utm_source" not in out and "fbclid" not in out and "id=7" in out
+    assert "a" in out and "bc" in out  # the text around a removed pixel stays
+
+
+def test_lazy_images_are_restored(clean):
+    out = clean('<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-src="/real.jpg" alt="r">'
+                '<img data-lazy-src="https://cdn.example/b.png">', BASE)
+    assert 'src="https://blog.example.org/real.jpg"' in out
+    assert 'src="https://cdn.example/b.png"' in out
+    assert "data:image" not in out
+
+
+def test_engines_agree_on_ordinary_html():
+    html = ('<h2>Heading</h2><p>Some <strong>bold</strong> and <em>em</em> with a '
+            '<a href="https://example.org/">link</a>.</p><ul><li>one</li><li>two</li></ul>'
+            '<blockquote>quote</blockquote><pre><code>x = 1</code></pre>')
+    outs = {e: sanitizer(Settings(sanitizer=e))(html, BASE) for e in ENGINES}
+    assert outs["nh3"] == outs["bleach"]
+
+
+def test_plain_text_is_escaped_and_linkified(clean):
+    html = text_to_html("Vote <today>! See https://example.org/manifesto.\n\nSecond & last")
+    out = clean(html, BASE)
+    assert "&lt;today&gt;" in out
+    assert '<a href="https://example.org/manifesto"' in out
+    assert "<p>Second &amp; last</p>" in out
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sanitize_post_makes_summary_and_title(engine):
+    s = Settings(sanitizer=engine, summary_chars=40)
+    post = Post(feed_id=1, guid="g", url="https://b.example/p?utm_medium=x", title="",
+                content_html="<p>First paragraph here.</p><p>Second paragraph that goes on and on.</p>",
+                base_url=BASE)
+    out = sanitize_post(post, s)
+    assert out.summary.startswith("First paragraph here. Second") and out.summary.endswith("…")
+    assert len(out.summary) <= 41
+    assert out.title.startswith("First paragraph")
+    assert out.url == "https://b.example/p"
+    text = sanitize_post(Post(feed_id=1, guid="g", url="", title="T", content_html="a <b> & c",
+                              content_type="text", base_url=BASE), s)
+    assert text.content_html == "<p>a &lt;b&gt; &amp; c</p>" and text.summary == "a <b> & c"
