@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import calendar
 import html
+import io
+import json
 import re
 from collections import Counter
 from datetime import datetime, timezone
 from hashlib import sha256
+from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
@@ -22,7 +25,10 @@ from .errors import ParseError
 from .models import Feed, ParsedFeed, Post
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
-_TAG = re.compile(r"<[^>]*>")
+_ABSOLUTE = re.compile(r"^https?://", re.I)
+_JSON_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*\{")
+_DECLARED = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)", re.I)
+SINGLE_BYTE = re.compile(r"^(?:iso-?8859-\d+|latin-?1|windows-125\d|cp125\d|us-ascii|ascii)$", re.I)
 _SPACE = re.compile(r"\s+")
 MAX_TAGS = 20
 MAX_TAG_CHARS = 100
@@ -33,10 +39,24 @@ EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)  # before this a date is a 
 _HTML_PAGE = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
 
 
+class _TextOnly(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
 def plain_text(value: str, is_html: bool) -> str:
     """One line of plain text from a title or name that may carry markup."""
-    if is_html:
-        value = html.unescape(_TAG.sub(" ", value))
+    if is_html and "<" in value:
+        parser = _TextOnly()
+        parser.feed(value)
+        parser.close()
+        value = " ".join(parser.parts)
+    elif is_html:
+        value = html.unescape(value)
     return _SPACE.sub(" ", value).strip()
 
 
@@ -56,6 +76,22 @@ def _date(struct) -> datetime | None:
     except (OverflowError, ValueError, OSError, TypeError):
         return None
     return when if when >= EARLIEST else None
+
+
+def _entry_url(entry, where: str) -> str:
+    """The article's address: its alternate link, else its link, else its first enclosure."""
+    links = entry.get("links") or []
+    alternates = [l for l in links if l.get("rel", "alternate") == "alternate" and l.get("href")]
+    alternates.sort(key=lambda l: l.get("type", "text/html") not in ("text/html", "application/xhtml+xml"))
+    link = alternates[0]["href"] if alternates else entry.get("link", "")
+    if entry.get("guidislink") and link == entry.get("id") and not _ABSOLUTE.match(link or ""):
+        link = ""  # feedparser took a non-URL guid (e.g. "t3_glvkc5") for the link
+    url = _absolute(link, where)
+    if not url:
+        for l in links:
+            if l.get("rel") == "enclosure" and l.get("href"):
+                return _absolute(l["href"], where)
+    return url
 
 
 def _pick_content(entry) -> tuple[str, str, str, bool]:
@@ -92,6 +128,76 @@ def _author(entry, feed_author: str) -> str:
         # Dublin Core and RSS <author> both arrive as 'author'; fall back to the feed's.
         name = feed_author
     return plain_text(name, True)[:500]
+
+
+def _mislabelled_utf8(body: bytes, content_type: str) -> bool:
+    """UTF-8 bytes declared as a single-byte charset (a common WordPress misconfiguration)."""
+    charset = re.search(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", content_type, re.I)
+    declared = charset.group(1) if charset else None
+    if declared is None:
+        match = _DECLARED.match(body[:512])
+        declared = match.group(1).decode("ascii") if match else None
+    if not declared or not SINGLE_BYTE.match(declared) or body.isascii():
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _json_date(value) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    when = when.astimezone(timezone.utc)
+    return when if when >= EARLIEST else None
+
+
+def _parse_json_feed(body: bytes, feed: Feed, where: str, max_entries: int) -> ParsedFeed:
+    """JSON Feed 1.0/1.1 (https://jsonfeed.org/version/1.1), which feedparser 6.0 cannot read."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(where, f"not a feed we can read (invalid JSON: {exc})") from None
+    if not isinstance(doc, dict) or "jsonfeed.org" not in str(doc.get("version", "")):
+        raise ParseError(where, "JSON that is not a JSON Feed (no jsonfeed.org version)")
+
+    def names(obj) -> str:
+        people = obj.get("authors") or ([obj["author"]] if isinstance(obj.get("author"), dict) else [])
+        return ", ".join(str(p.get("name", "")) for p in people if isinstance(p, dict) and p.get("name"))
+
+    feed_author = names(doc)
+    items = doc.get("items") if isinstance(doc.get("items"), list) else []
+    posts = []
+    for item in [i for i in items if isinstance(i, dict)][:max_entries]:
+        if isinstance(item.get("content_html"), str):
+            value, kind, summary_only = item["content_html"], "html", False
+        elif isinstance(item.get("content_text"), str):
+            value, kind, summary_only = item["content_text"], "text", False
+        else:
+            value, kind, summary_only = str(item.get("summary") or ""), "text", True
+        url = _absolute(str(item.get("url") or item.get("external_url") or ""), where)
+        posts.append(Post(
+            feed_id=feed.id, guid=str(item.get("id") or "").strip()[:2048], url=url,
+            title=plain_text(str(item.get("title") or ""), False)[:MAX_TITLE_CHARS],
+            content_html=value, content_type=kind, base_url=url or where,
+            published=_json_date(item.get("date_published")) or _json_date(item.get("date_modified")),
+            updated=_json_date(item.get("date_modified")), author=plain_text(names(item) or feed_author, False)[:500],
+            tags=tuple(dict.fromkeys(str(t)[:MAX_TAG_CHARS] for t in item.get("tags") or [] if str(t).strip()))[:MAX_TAGS],
+            summary_only=summary_only,
+        ))
+    problem = f"{len(items)} entries, only the first {max_entries} taken" if len(items) > max_entries else ""
+    return ParsedFeed(
+        title=plain_text(str(doc.get("title") or ""), False),
+        site_url=_absolute(str(doc.get("home_page_url") or ""), where),
+        posts=tuple(assign_identities(posts)), problem=problem, version="json1",
+    )
 
 
 def norm_url(url: str) -> str:
@@ -163,11 +269,19 @@ def parse_feed(
     where = final_url or feed.url
     if not body.strip():
         raise ParseError(where, "the server sent an empty body")
+    if _JSON_START.match(body[:64]):
+        return _parse_json_feed(body, feed, where, max_entries)
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
-    response_headers["content-location"] = where
     response_headers.setdefault("content-type", "application/xml")
+    if _mislabelled_utf8(body, response_headers["content-type"]):
+        response_headers["content-type"] = "application/xml; charset=utf-8"
+    # A stream, never bytes or str: feedparser tries open() on a bytes or str
+    # argument, so a body naming a local path would be read from our disk.
+    # No Content-Location either: feedparser would rewrite non-URL ids against
+    # it (the same entry would change identity when the feed moves); links are
+    # made absolute against the final URL below instead.
     result = feedparser.parse(
-        body, response_headers=response_headers, sanitize_html=False, resolve_relative_uris=False
+        io.BytesIO(body), response_headers=response_headers, sanitize_html=False, resolve_relative_uris=False
     )
     entries = result.get("entries") or []
     meta = result.get("feed") or {}
@@ -191,12 +305,7 @@ def parse_feed(
     posts: list[Post] = []
     for entry in entries[:max_entries]:
         value, kind, xml_base, summary_only = _pick_content(entry)
-        url = _absolute(entry.get("link", ""), where)
-        if not url:
-            for link in entry.get("links") or []:
-                if link.get("rel") == "enclosure" and link.get("href"):
-                    url = _absolute(link["href"], where)
-                    break
+        url = _entry_url(entry, where)
         base = _absolute(xml_base, where) or url or where
         title_detail = entry.get("title_detail") or {}
         title = plain_text(entry.get("title", ""), title_detail.get("type") in HTML_TYPES)[:MAX_TITLE_CHARS]

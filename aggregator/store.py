@@ -8,7 +8,7 @@ number from the ``post_change`` counter inside the same transaction.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from hashlib import sha256
 from typing import Iterable, Sequence
