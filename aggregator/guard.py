@@ -55,7 +55,6 @@ BLOCKED_V6 = tuple(
         "2001:10::/28",  # ORCHID
         "2001:20::/28",  # ORCHIDv2
         "2002::/16",  # 6to4: hides an IPv4 address; refused outright
-        "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215); unwrapped below, then refused if private
         "fc00::/7",  # unique local
         "fe80::/10",  # link-local
         "fec0::/10",  # site-local (deprecated)
@@ -84,6 +83,12 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
         # (byte 8 is the reserved "u" octet).
         return ipaddress.IPv4Address(packed[6:8] + packed[9:11])
     return None
+
+
+def looks_numeric(host: str) -> bool:
+    """True for hosts a browser reads as IPv4 (the last label is a number), valid or not."""
+    last = host.strip("[]").rstrip(".").rsplit(".", 1)[-1].lower()
+    return bool(last) and (last.isdigit() or (last.startswith("0x") and all(c in "0123456789abcdef" for c in last[2:])))
 
 
 def parse_ip(text: str) -> IPAddress | None:
@@ -160,6 +165,10 @@ class AddressGuard:
         literal = parse_ip(host)
         if literal is not None:
             found: list[IPAddress] = [literal]
+        elif looks_numeric(host) or ":" in host:
+            # "1.1.1.1.1" or "999.1.1.1": not an address, and no DNS name ends in a number.
+            # Refuse here rather than let the system resolver send the question out.
+            raise FetchError(url, f"host {host!r} is neither an IP address nor a host name")
         else:
             try:
                 found = [ipaddress.ip_address(a.split("%", 1)[0]) for a in self._resolver(host, port)]

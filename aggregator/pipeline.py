@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from . import discover, fetch, parse, polling, sanitize, store
 from .db import utcnow
 from .errors import AggregatorError, FetchError
-from .guard import AddressGuard
+from .guard import AddressGuard, embedded_ipv4, parse_ip
 from .models import Feed
 from .settings import Settings
 from .store import FetchRecord
@@ -158,10 +158,15 @@ def refresh_feeds(
     slots_lock = threading.Lock()
 
     def host_of(feed: Feed) -> str:
+        # One slot pool per server: 127.1, 0x7f.1 and ::ffff:127.0.0.1 are one host.
         try:
-            return (urlsplit(feed.url).hostname or "").lower()
+            host = (urlsplit(feed.url).hostname or "").lower().rstrip(".")
         except ValueError:
             return ""
+        ip = parse_ip(host)
+        if ip is not None and ip.version == 6 and embedded_ipv4(ip) is not None:
+            ip = embedded_ipv4(ip)
+        return str(ip) if ip is not None else host
 
     def run(feed: Feed) -> RefreshOutcome:
         with slots_lock:

@@ -8,9 +8,11 @@ name is ever looked up in DNS.
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import json
 import os
 import socket
+import socketserver
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,44 @@ def corpus(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"third-party corpus {path} is absent (it lives in ../shared/corpora beside the repo; CI has it)")
     return path
+
+
+def _is_loopback(host) -> bool:
+    try:
+        ip = ipaddress.ip_address(str(host).split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """Fail the test, before any packet leaves, on a DNS lookup or a non-loopback connect.
+
+    Covers this process; tests that start subprocesses use IP literals only.
+    """
+    real_connect = socket.socket.connect
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+            pytest.fail(f"a test tried to connect to {address!r}, which is not loopback")
+        return real_connect(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _is_loopback(host):
+            pytest.fail(f"a test tried to resolve {host!r} (a DNS lookup or a non-loopback address)")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def no_reverse_lookup(*args, **kwargs):
+        pytest.fail("a test tried a reverse DNS lookup")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "gethostbyaddr", no_reverse_lookup)
+    monkeypatch.setattr(socket, "getfqdn", lambda name="": no_reverse_lookup())
 
 
 @pytest.fixture(autouse=True)
@@ -130,10 +170,17 @@ class LoopbackServer:
             daemon_threads = True
             allow_reuse_address = True
 
+            def server_bind(self):
+                # HTTPServer.server_bind calls socket.getfqdn(host): for 127.0.0.2 that is a
+                # reverse DNS query sent to the system's resolver, off loopback. Skip it.
+                socketserver.TCPServer.server_bind(self)
+                self.server_name, self.server_port = self.server_address[:2]
+
         self.httpd = Server((host, 0), Handler)
         self.host = host
         self.port = self.httpd.server_port
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll interval so shutdown() returns at once instead of after 0.5 s.
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
 
     def url(self, path: str = "/") -> str:
