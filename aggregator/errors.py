@@ -23,6 +23,15 @@ class AggregatorError(HustingsError):
         self.url = url
         self.reason = reason
 
+    def __reduce__(self):
+        # Crosses process boundaries (the parse pool): rebuild from url and reason,
+        # then restore the extra fields (status, retry_after_s, ...).
+        return (self.__class__.__new__, (self.__class__,), self.__dict__ | {"args": self.args})
+
+    def __setstate__(self, state):
+        self.args = state.pop("args")
+        self.__dict__.update(state)
+
 
 class FetchError(AggregatorError):
     """The HTTP exchange failed: network, status, size or time limits.

@@ -11,8 +11,11 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from hashlib import sha256
 from typing import Callable, Iterable
@@ -24,7 +27,7 @@ from . import discover, fetch, parse, polling, sanitize, store
 from .db import utcnow
 from .errors import AggregatorError, FetchError
 from .guard import AddressGuard, embedded_ipv4, parse_ip
-from .models import Feed
+from .models import Feed, ParsedFeed
 from .settings import Settings
 from .store import FetchRecord
 
@@ -54,8 +57,13 @@ def refresh_feed(
     *,
     guard: AddressGuard | None = None,
     now: datetime | None = None,
+    cpu: Executor | None = None,
 ) -> RefreshOutcome:
-    """Fetch one feed and store its new or changed posts; never raises AggregatorError."""
+    """Fetch one feed and store its new or changed posts; never raises AggregatorError.
+
+    ``cpu`` is an executor (a process pool) to parse and sanitise on; without one
+    that happens in this thread.
+    """
     now = now or utcnow()
     started = time.monotonic()
     try:
@@ -88,32 +96,44 @@ def refresh_feed(
         return RefreshOutcome(feed.id, feed.url, "not_modified", http_status=result.status, moved_to=moved_to)
 
     try:
-        parsed = parse.parse_feed(result.body, feed, final_url=result.final_url, headers=result.headers,
-                                  max_entries=settings.fetch_max_entries)
+        args = (result.body, feed, result.final_url, result.headers, settings)
+        parsed = cpu.submit(prepare, *args).result() if cpu is not None else prepare(*args)
     except AggregatorError as exc:
         return _failed(engine, feed, settings, exc, now, time.monotonic() - started,
                        bytes_read=result.bytes_read, http_status=result.status)
 
-    clean = sanitize.sanitizer(settings)
-    posts = [sanitize.sanitize_post(p, settings, clean) for p in parsed.posts]
-    report = store.save_posts(engine, feed, posts, now)
-
     interval = polling.posting_interval([p.published for p in parsed.posts], now, settings)
     next_at, interval = polling.after_success(now, interval, settings, ttl_s=parsed.ttl_s,
                                               max_age_s=result.max_age_s)
-    warning = f"{parsed.problem} (kept {len(posts)} entries)" if parsed.problem else ""
-    record = FetchRecord(
-        started_at=now, duration_s=time.monotonic() - started, http_status=result.status,
-        bytes=result.bytes_read, new_posts=report.new, updated_posts=report.updated,
-        final_url=result.final_url, error=warning,
-    )
-    store.record_success(
-        engine, feed, record, next_check_at=next_at, interval_s=interval, etag=result.etag,
-        last_modified=result.last_modified, body_hash=body_hash, title=parsed.title,
-        site_url=parsed.site_url, new_url=moved_to or None, warning=warning,
-    )
+    warning = f"{parsed.problem} (kept {len(parsed.posts)} entries)" if parsed.problem else ""
+
+    def record_fetch(conn, report) -> None:
+        record = FetchRecord(
+            started_at=now, duration_s=time.monotonic() - started, http_status=result.status,
+            bytes=result.bytes_read, new_posts=report.new, updated_posts=report.updated,
+            final_url=result.final_url, error=warning,
+        )
+        store.record_success_in(conn, feed, record, store.success_values(
+            feed, record, next_check_at=next_at, interval_s=interval, etag=result.etag,
+            last_modified=result.last_modified, body_hash=body_hash, title=parsed.title,
+            site_url=parsed.site_url, new_url=moved_to or None, warning=warning,
+        ))
+
+    report = store.save_posts(engine, feed, parsed.posts, now, then=record_fetch)
     return RefreshOutcome(feed.id, feed.url, "ok", new=report.new, updated=report.updated,
                           http_status=result.status, moved_to=moved_to, warning=warning)
+
+
+def prepare(body: bytes, feed: Feed, final_url: str, headers: dict[str, str], settings: Settings) -> ParsedFeed:
+    """Parse and sanitise one body: the CPU-bound part, pure, so it can run in another process.
+
+    Raises:
+        ParseError: nothing usable in the body.
+    """
+    parsed = parse.parse_feed(body, feed, final_url=final_url, headers=headers,
+                              max_entries=settings.fetch_max_entries)
+    clean = sanitize.sanitizer(settings)
+    return replace(parsed, posts=tuple(sanitize.sanitize_post(p, settings, clean) for p in parsed.posts))
 
 
 def _interval(feed: Feed) -> int:
@@ -173,7 +193,7 @@ def refresh_feeds(
             slot = host_slots[host_of(feed)]
         with slot:
             try:
-                return refresh_feed(engine, feed, settings, guard=guard)
+                return refresh_feed(engine, feed, settings, guard=guard, cpu=cpu)
             except Exception as exc:  # a bug in one feed's handling must not stop the batch
                 log.exception("internal error refreshing %s", feed.label, extra={"feed_id": feed.id, "url": feed.url})
                 error = AggregatorError(feed.url, f"internal error: {type(exc).__name__}: {exc}")
@@ -193,7 +213,9 @@ def refresh_feeds(
                 ordered.append(by_host[host].pop(0))
 
     outcomes: list[RefreshOutcome] = []
-    with ThreadPoolExecutor(max_workers=settings.fetch_workers, thread_name_prefix="fetch") as pool:
+    processes = parse_processes(settings, len(feeds))
+    with (_parse_pool(processes) if processes else nullcontext()) as cpu, \
+            ThreadPoolExecutor(max_workers=settings.fetch_workers, thread_name_prefix="fetch") as pool:
         futures = [pool.submit(run, f) for f in ordered]
         for future in as_completed(futures):
             outcome = future.result()
@@ -201,6 +223,30 @@ def refresh_feeds(
             if on_done:
                 on_done(outcome)
     return outcomes
+
+
+BIG_BATCH = 8  # below this many feeds, starting parse processes costs more than it saves
+
+
+def parse_processes(settings: Settings, batch: int) -> int:
+    """How many processes should parse and sanitise a batch of this size (0: in the fetch threads)."""
+    if settings.parse_processes == 1:
+        return 0
+    wanted = settings.parse_processes or (os.cpu_count() or 1)
+    return wanted if wanted > 1 and batch >= BIG_BATCH else 0
+
+
+def _warm() -> None:
+    time.sleep(0.05)
+
+
+def _parse_pool(processes: int) -> ProcessPoolExecutor:
+    """A pool forked now, before the fetch threads start (forking a threaded process is unsafe)."""
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
+    # Workers start on demand; tasks that overlap make every one of them start here.
+    for future in [pool.submit(_warm) for _ in range(processes)]:
+        future.result()
+    return pool
 
 
 @dataclass(frozen=True)

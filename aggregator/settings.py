@@ -33,6 +33,7 @@ class Settings:
     fetch_max_redirects: int = 5  # more hops than this is a loop or a trap
     fetch_workers: int = 8  # threads fetching at once; fetching waits on the network, not the CPU
     fetch_per_host: int = 2  # at most this many requests to one host at a time (politeness)
+    parse_processes: int = 0  # processes parsing and sanitising big batches; 0: one per core, 1: none
     fetch_min_interval_s: int = 900  # never poll a feed more often than every 15 minutes
     fetch_max_interval_s: int = 21_600  # even a silent blog is checked every 6 hours
     fetch_max_backoff_s: int = 86_400  # failing feeds are retried at least daily
@@ -138,6 +139,8 @@ def _validate(s: Settings) -> None:
     for name in positive:
         if getattr(s, name) <= 0:
             bad(name, "must be greater than zero")
+    if s.parse_processes < 0:
+        bad("parse_processes", "must not be negative")
     if s.fetch_max_redirects < 0:
         bad("fetch_max_redirects", "must not be negative")
     if s.fetch_max_interval_s < s.fetch_min_interval_s:

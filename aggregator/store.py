@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from hashlib import sha256
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -131,8 +131,7 @@ class FetchRecord:
     error: str = ""
 
 
-def record_success(
-    engine: Engine,
+def success_values(
     feed: Feed,
     record: FetchRecord,
     *,
@@ -145,8 +144,8 @@ def record_success(
     site_url: str = "",
     new_url: str | None = None,
     warning: str = "",
-) -> None:
-    """The fetch worked (200 or 304): reset errors, store validators and schedule."""
+) -> dict:
+    """The feed row's new values after a fetch that worked (200 or 304)."""
     values = dict(
         status="active", error_count=0, last_error=warning, last_error_at=record.started_at if warning else None,
         etag=etag[:500], last_modified=last_modified[:100], next_check_at=next_check_at,
@@ -162,9 +161,18 @@ def record_success(
     if new_url:
         values["url"] = new_url
         values["previous_url"] = feed.url
+    return values
+
+
+def record_success(engine: Engine, feed: Feed, record: FetchRecord, **schedule) -> None:
+    """The fetch worked (200 or 304): reset errors, store validators and schedule."""
     with writing(engine) as conn:
-        conn.execute(sa.update(feeds).where(feeds.c.id == feed.id).values(**values))
-        _insert_fetch(conn, feed.id, record)
+        record_success_in(conn, feed, record, success_values(feed, record, **schedule))
+
+
+def record_success_in(conn: Connection, feed: Feed, record: FetchRecord, values: dict) -> None:
+    conn.execute(sa.update(feeds).where(feeds.c.id == feed.id).values(**values))
+    _insert_fetch(conn, feed.id, record)
 
 
 def record_failure(
@@ -226,7 +234,13 @@ def _chunks(seq: Sequence, n: int = CHUNK) -> Iterable[Sequence]:
         yield seq[i:i + n]
 
 
-def save_posts(engine: Engine, feed: Feed, batch: Sequence[Post], now: datetime | None = None) -> SaveReport:
+def save_posts(
+    engine: Engine,
+    feed: Feed,
+    batch: Sequence[Post],
+    now: datetime | None = None,
+    then: Callable[[Connection, SaveReport], None] | None = None,
+) -> SaveReport:
     """Insert new posts and update changed ones, in one transaction.
 
     * A post is found by its key; failing that, by its URL within the feed when the
@@ -237,12 +251,18 @@ def save_posts(engine: Engine, feed: Feed, batch: Sequence[Post], now: datetime 
       (duplicate_of), and listed once.
     * ``published`` is the feed's claim, but never later than first_seen, so a
       missing or future date cannot lift a post above today's.
+
+    ``then(conn, report)`` runs in the same transaction (the pipeline records the
+    fetch there, so a feed costs one commit, and posts and their fetch row land together).
     """
     now = now or utcnow()
     for attempt in (1, 2):
         try:
             with writing(engine) as conn:
-                return _save(conn, feed, batch, now)
+                report = _save(conn, feed, batch, now)
+                if then is not None:
+                    then(conn, report)
+                return report
         except IntegrityError:
             # Another writer inserted one of these keys between our read and write
             # (possible on PostgreSQL); a second pass sees it and updates instead.

@@ -214,10 +214,27 @@ def _peak_rss_kb(pid: int) -> int | None:
     return None
 
 
+def _tree_rss_kb(pid: int) -> int:
+    """Resident memory of pid and all its descendants now (the parse pool's workers are grandchildren)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                total += next((int(l.split()[1]) for l in fh if l.startswith("VmRSS:")), 0)
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            pass
+    return total
+
+
 def run_timed(cmd: list[str], env: dict[str, str]) -> dict:
     """Run cmd; its wall time, exit code, CPU seconds, peak RSS (MB) and output.
 
-    Peak RSS is the child's VmHWM, read every 20 ms while it runs (it only grows).
+    Peak RSS is the larger of the child's VmHWM and the most the child and its own
+    children (the parse processes) held together at any 20 ms poll.
     rusage's ru_maxrss is no good here: a child started with vfork, as subprocess
     does, inherits the benchmark's own high-water mark, which the corpus inflates.
     """
@@ -229,9 +246,8 @@ def run_timed(cmd: list[str], env: dict[str, str]) -> dict:
 
         def watch() -> None:
             while not done.is_set():
-                kb = _peak_rss_kb(proc.pid)
-                if kb:
-                    peak[0] = max(peak[0], kb)
+                kb = max(_peak_rss_kb(proc.pid) or 0, _tree_rss_kb(proc.pid))
+                peak[0] = max(peak[0], kb)
                 done.wait(0.02)
 
         watcher = threading.Thread(target=watch, daemon=True)

@@ -100,3 +100,21 @@ def test_sanitize_post_makes_summary_and_title(engine):
     text = sanitize_post(Post(feed_id=1, guid="g", url="", title="T", content_html="a <b> & c",
                               content_type="text", base_url=BASE), s)
     assert text.content_html == "<p>a &lt;b&gt; &amp; c</p>" and text.summary == "a <b> & c"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_cleaning_from_many_threads_matches_one_thread(engine):
+    """The fetch pool cleans posts on 8 threads; bleach's Cleaner is not thread-safe."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clean = sanitizer(Settings(sanitizer=engine))
+    docs = [
+        "".join(f"<h2>Part {i}.{j}</h2><p>Para {i}.{j} with <a href='/l/{j}?utm_source=x'>a link</a> and "
+                f"<em>emphasis</em> <img data-src='/i/{j}.png' src='data:image/gif;base64,R0lGOD'></p>"
+                for j in range(40))
+        for i in range(48)
+    ]
+    expected = [clean(d, BASE) for d in docs]
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(3):
+            assert list(pool.map(lambda d: clean(d, BASE), docs)) == expected

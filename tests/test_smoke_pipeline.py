@@ -22,3 +22,28 @@ def test_feed_is_fetched_parsed_sanitised_and_stored(server, settings, engine):
     assert "script" not in post["content_html"] and "onclick" not in post["content_html"]
     assert f'href="{server.url("/rel")}"' in post["content_html"]
     assert post["summary"] == "Hi rel"
+
+
+def test_big_batch_parses_on_a_process_pool_with_the_same_results(server, settings, engine):
+    import dataclasses
+
+    from aggregator.pipeline import BIG_BATCH, parse_processes, refresh_feeds
+
+    pooled = dataclasses.replace(settings, parse_processes=2)
+    assert parse_processes(pooled, BIG_BATCH) == 2 and parse_processes(pooled, BIG_BATCH - 1) == 0
+    assert parse_processes(dataclasses.replace(settings, parse_processes=1), 100) == 0
+    urls = [server.route(f"/f{i}.xml", rss([
+        {"title": f"Post {i}.{j}", "link": server.url(f"/p/{i}/{j}"), "guid": f"{i}-{j}",
+         "description": f"<p>Body {i}.{j}<script>x()</script></p>"} for j in range(5)
+    ])) for i in range(BIG_BATCH + 2)]
+    broken = server.route("/broken.xml", "<!DOCTYPE html><html><body>not a feed</body></html>",
+                          content_type="text/html")
+    feeds = [store.add_feed(engine, u)[0] for u in urls + [broken]]
+    outcomes = {o.url: o for o in refresh_feeds(engine, feeds, pooled)}
+    assert all(outcomes[u].result == "ok" and outcomes[u].new == 5 for u in urls)
+    # A ParseError raised in a worker process comes back whole: URL, reason, recorded on the feed.
+    assert outcomes[broken].result == "failed" and "HTML page" in outcomes[broken].error
+    assert broken in outcomes[broken].error
+    stored = store.list_posts(engine, limit=1000)
+    assert len(stored) == 5 * len(urls)
+    assert all("script" not in p["content_html"] for p in stored)
