@@ -98,6 +98,23 @@ def engine(settings):
     eng.dispose()
 
 
+@pytest.fixture
+def captured(monkeypatch):
+    """The feedparser result parse_feed computes (and the keyword arguments it passed)."""
+    import feedparser
+
+    seen: dict = {}
+    real = feedparser.parse
+
+    def spy(*args, **kwargs):
+        seen["result"] = real(*args, **kwargs)
+        seen["kwargs"] = kwargs
+        return seen["result"]
+
+    monkeypatch.setattr(feedparser, "parse", spy)
+    return seen
+
+
 # --- loopback HTTP servers ------------------------------------------------------
 
 

@@ -191,19 +191,6 @@ def _load(rel: str | None) -> bytes:
     return corpus("feedparser-tests", *rel.split("/")).read_bytes()
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    """The feedparser result parse_feed computes, captured by wrapping feedparser.parse."""
-    seen: dict = {}
-    real = feedparser.parse
-
-    def spy(*args, **kwargs):
-        seen["result"] = real(*args, **kwargs)
-        seen["kwargs"] = kwargs
-        return seen["result"]
-
-    monkeypatch.setattr(feedparser, "parse", spy)
-    return seen
 
 
 def _parse(rel: str, data: bytes):

@@ -38,7 +38,6 @@ import re
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import feedparser
 import pytest
 
 from aggregator.errors import ParseError
@@ -87,17 +86,6 @@ def _parse(entry, body: bytes):
     return parse_feed(body, Feed(id=1, url=url), final_url=url, max_entries=MAX_ENTRIES)
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    seen: dict = {}
-    real = feedparser.parse
-
-    def spy(*args, **kwargs):
-        seen["result"] = real(*args, **kwargs)
-        return seen["result"]
-
-    monkeypatch.setattr(feedparser, "parse", spy)
-    return seen
 
 
 # --- every document ----------------------------------------------------------------

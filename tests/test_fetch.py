@@ -704,8 +704,8 @@ def test_batch_survives_hostile_feeds(server, trap, stop, engine, fast):
     assert trap.hits() == 0
 
 
-@pytest.mark.parametrize("per_host", [2, 6])
-def test_per_host_concurrency_is_capped(per_host, server, engine, fast):
+def concurrency_counter():
+    """A slow feed handler, and the most requests it ever saw at once."""
     lock = threading.Lock()
     state = {"now": 0, "max": 0}
 
@@ -720,6 +720,12 @@ def test_per_host_concurrency_is_capped(per_host, server, engine, fast):
             with lock:
                 state["now"] -= 1
 
+    return handler, state
+
+
+@pytest.mark.parametrize("per_host", [2, 6])
+def test_per_host_concurrency_is_capped(per_host, server, engine, fast):
+    handler, state = concurrency_counter()
     feeds = [store.add_feed(engine, server.route(f"/polite{i}.xml", handler=handler))[0] for i in range(6)]
     s = dataclasses.replace(fast, fetch_workers=8, fetch_per_host=per_host)
     outcomes = pipeline.refresh_feeds(engine, feeds, s)
@@ -734,20 +740,7 @@ def test_per_host_concurrency_is_capped(per_host, server, engine, fast):
 
 def test_per_host_cap_holds_whatever_the_address_spelling(server, engine, fast):
     """127.0.0.1 written six ways is still one host with fetch_per_host slots."""
-    lock = threading.Lock()
-    state = {"now": 0, "max": 0}
-
-    def handler(h):
-        with lock:
-            state["now"] += 1
-            state["max"] = max(state["max"], state["now"])
-        try:
-            time.sleep(0.3)
-            respond(h, 200, FEED.encode(), {"Content-Type": "application/rss+xml"})
-        finally:
-            with lock:
-                state["now"] -= 1
-
+    handler, state = concurrency_counter()
     server.route("/spelled.xml", handler=handler)
     spellings = ["127.0.0.1", "0x7f.1", "2130706433", "127.1", "0177.0.0.1", "127.0.0.01"]
     feeds = [store.add_feed(engine, f"http://{host}:{server.port}/spelled.xml?{i}")[0]
