@@ -8,11 +8,11 @@ its next check. One bad feed never stops a batch: expected failures
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections import defaultdict
-import multiprocessing
-import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -77,17 +77,9 @@ def refresh_feed(
         # address answered through the guard with a feed (or a 304 for the one we had).
         moved_to = result.final_url
 
-    if result.not_modified:
-        next_at, interval = polling.after_success(now, _interval(feed), settings, max_age_s=result.max_age_s)
-        record = FetchRecord(started_at=now, duration_s=time.monotonic() - started, http_status=304,
-                             bytes=result.bytes_read, not_modified=True, final_url=result.final_url)
-        store.record_success(engine, feed, record, next_check_at=next_at, interval_s=interval,
-                             etag=result.etag, last_modified=result.last_modified, new_url=moved_to or None)
-        return RefreshOutcome(feed.id, feed.url, "not_modified", http_status=304, moved_to=moved_to)
-
-    body_hash = sha256(result.body).hexdigest()
-    if body_hash == feed.body_hash:
-        # The server ignores conditional GET but sent the same bytes: nothing to parse.
+    body_hash = sha256(result.body).hexdigest() if not result.not_modified else ""
+    if result.not_modified or body_hash == feed.body_hash:
+        # A 304, or a server that ignores conditional GET but sent the same bytes: nothing to parse.
         next_at, interval = polling.after_success(now, _interval(feed), settings, max_age_s=result.max_age_s)
         record = FetchRecord(started_at=now, duration_s=time.monotonic() - started, http_status=result.status,
                              bytes=result.bytes_read, not_modified=True, final_url=result.final_url)
@@ -241,8 +233,18 @@ def _warm() -> None:
 
 
 def _parse_pool(processes: int) -> ProcessPoolExecutor:
-    """A pool forked now, before the fetch threads start (forking a threaded process is unsafe)."""
-    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
+    """A pool started now, before the fetch threads start.
+
+    Forking is fastest, but unsafe once a process has other threads (a lock one of them
+    holds is copied into the child held): `hustings fetch` forks, while the worker,
+    whose scheduler runs threads, starts its pool from a fork server instead.
+    """
+    if threading.active_count() == 1:
+        context = multiprocessing.get_context("fork")
+    else:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["aggregator.pipeline"])
+    pool = ProcessPoolExecutor(processes, mp_context=context)
     # Workers start on demand; tasks that overlap make every one of them start here.
     for future in [pool.submit(_warm) for _ in range(processes)]:
         future.result()

@@ -47,3 +47,26 @@ def test_big_batch_parses_on_a_process_pool_with_the_same_results(server, settin
     stored = store.list_posts(engine, limit=1000)
     assert len(stored) == 5 * len(urls)
     assert all("script" not in p["content_html"] for p in stored)
+
+
+def test_parse_pool_from_a_threaded_process_uses_a_fork_server(server, settings, engine):
+    """The worker refreshes from a process that runs scheduler threads: no plain fork there."""
+    import dataclasses
+    import threading
+
+    from aggregator.pipeline import BIG_BATCH, _parse_pool, refresh_feeds
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        pool = _parse_pool(2)
+        assert pool._mp_context.get_start_method() == "forkserver"
+        pool.shutdown()
+        urls = [server.route(f"/t{i}.xml", rss([{"title": f"T{i}", "link": server.url(f"/t/{i}"), "guid": str(i)}]))
+                for i in range(BIG_BATCH)]
+        feeds = [store.add_feed(engine, u)[0] for u in urls]
+        outcomes = refresh_feeds(engine, feeds, dataclasses.replace(settings, parse_processes=2))
+        assert [o.result for o in outcomes] == ["ok"] * BIG_BATCH
+    finally:
+        stop.set()
