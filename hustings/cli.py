@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from aggregator import db, opml, pipeline, scheduler, store
+from index import search as search_mod
+from index import writer
 from aggregator.errors import AggregatorError, HustingsError, SchemaError, SettingsError
 from aggregator.settings import Settings, describe_settings, load_settings
 
@@ -206,6 +208,8 @@ def cmd_fetch(ctx: Context, args) -> int:
         "updated_posts": sum(o.updated for o in outcomes),
         "results": sorted((o.as_dict() for o in outcomes), key=lambda d: d["feed_id"]),
     }
+    if not args.no_index:
+        summary["index"] = _sync_index(ctx, quiet=True)
     if args.json:
         _print_json(summary)
     else:
@@ -218,6 +222,8 @@ def cmd_fetch(ctx: Context, args) -> int:
                 print(f"  warning: feed {o.feed_id} ({o.url}): {o.warning}")
             if o.moved_to:
                 print(f"  moved: feed {o.feed_id} now at {o.moved_to}")
+        if summary.get("index"):
+            print(f"search index: {summary['index']['indexed']} posts indexed, {summary['index']['removed']} removed")
     # Fetching one named feed is a question with an answer: say so in the exit code.
     if args.feed and summary["failed"]:
         return EXIT_FAILED
@@ -245,21 +251,111 @@ def cmd_posts(ctx: Context, args) -> int:
 def cmd_posts_hide(ctx: Context, args) -> int:
     store.hide_post(ctx.engine, args.id, args.reason)
     print(f"post {args.id} hidden: {args.reason}")
+    _sync_index(ctx, quiet=True)
     return EXIT_OK
 
 
 def cmd_posts_unhide(ctx: Context, args) -> int:
     store.unhide_post(ctx.engine, args.id)
     print(f"post {args.id} shown again")
+    _sync_index(ctx, quiet=True)
+    return EXIT_OK
+
+
+def _sync_index(ctx: Context, quiet: bool = False) -> dict | None:
+    """Bring the search index up to date; a busy writer is reported, not fatal."""
+    try:
+        report = writer.sync(ctx.engine, ctx.settings, lock_wait_s=10)
+    except writer.IndexBusy as exc:
+        print(f"hustings: search index not updated now: {exc}", file=sys.stderr)
+        return None
+    if not quiet:
+        how = "rebuilt" if report.rebuilt else "synced"
+        print(f"search index {how}: {report.indexed} posts indexed, {report.removed} removed")
+    return dict(report.__dict__)
+
+
+def _progress_bar(total: int, enabled: bool, unit: str):
+    if not enabled or not total or not sys.stderr.isatty():
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit=unit, file=sys.stderr)
+    return bar, bar.update
+
+
+def cmd_index_sync(ctx: Context, args) -> int:
+    report = writer.sync(ctx.engine, ctx.settings)
+    return _report_index(args, report)
+
+
+def cmd_index_rebuild(ctx: Context, args) -> int:
+    bar, update = _progress_bar(writer.visible_count(ctx.engine), not args.json and not args.no_progress, "post")
+    report = writer.rebuild(ctx.engine, ctx.settings, progress=update)
+    if bar:
+        bar.close()
+    return _report_index(args, report)
+
+
+def _report_index(args, report) -> int:
+    if args.json:
+        _print_json(report.__dict__)
+    else:
+        if report.stale_lock_pid:
+            print(f"a previous index writer (pid {report.stale_lock_pid}) had died mid-write; its work was redone")
+        how = "rebuilt" if report.rebuilt else "synced"
+        print(f"search index {how}: {report.applied} changes applied, {report.indexed} posts indexed, "
+              f"{report.removed} removed; up to change {report.seq}")
+    return EXIT_OK
+
+
+def cmd_index_check(ctx: Context, args) -> int:
+    report = writer.check(ctx.engine, ctx.settings)
+    if args.json:
+        _print_json(report.__dict__)
+    elif report.ok:
+        print(f"database and index agree: {report.index} posts" +
+              (f" ({report.pending} changes waiting for `hustings index sync`)" if report.pending else ""))
+    else:
+        print(f"database has {report.database} searchable posts, the index {report.index}")
+        if report.missing:
+            print("  missing from the index: " + " ".join(map(str, report.missing)))
+        if report.extra:
+            print("  in the index but hidden, deleted or gone: " + " ".join(map(str, report.extra)))
+        print("  run `hustings index sync` (or `hustings index rebuild`)")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_search(ctx: Context, args) -> int:
+    page = search_mod.search(
+        ctx.settings, ctx.engine, args.query, blog=args.blog, since=args.since, until=args.until,
+        sort=args.sort, page=args.page, limit=args.limit,
+    )
+    if args.json:
+        _print_json({
+            "query": page.query, "total": page.total, "took_ms": page.took_ms, "page": page.page,
+            "pages": page.pages, "suggestion": page.suggestion,
+            "blog_counts": {str(k): v for k, v in page.blog_counts.items()},
+            "results": [{"id": h.id, "title": h.title, "url": h.url, "blog": h.blog, "blog_id": h.blog_id,
+                         "published": h.published, "score": h.score, "highlights": h.highlights}
+                        for h in page.results],
+        })
+        return EXIT_OK
+    if page.suggestion:
+        print(f"did you mean: {page.suggestion}")
+    print(f"{page.total} results ({page.took_ms:.0f} ms), page {page.page} of {max(page.pages, 1)}")
+    for h in page.results:
+        print(f"{h.id:>6}  {h.title}  [{h.blog}, {_when(h.published)}]\n        {h.url}")
     return EXIT_OK
 
 
 def cmd_worker(ctx: Context, args) -> int:
     engine = ctx.engine
     with scheduler.SchedulerLock(ctx.settings):
-        sched = scheduler.build(engine, ctx.settings)
+        # The index is synced after every dispatcher pass, in the same (single) process.
+        sched = scheduler.build(engine, ctx.settings, after_dispatch=lambda: _sync_index(ctx, quiet=True))
 
-        def stop(signum, _frame):
+        def stop(signum, _frame):  # noqa: ARG001
             log.info("signal %s: stopping after the running jobs", signum)
             sched.shutdown(wait=False)
 
@@ -326,8 +422,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--all", action="store_true", help="every active feed, due or not")
     s.add_argument("--feed", action="append", metavar="ID|URL", help="this feed (repeatable)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--no-index", action="store_true", help="do not update the search index afterwards")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_fetch)
+
+    index = sub.add_parser("index", help="keep the search index in step with the database")
+    isub = index.add_subparsers(dest="index_command", metavar="SUBCOMMAND", required=True)
+    s = isub.add_parser("sync", help="apply every post change since the last sync")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_index_sync)
+    s = isub.add_parser("rebuild", help="build a new index from the database and swap it in")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_index_rebuild)
+    s = isub.add_parser("check", help="say whether the database and the index agree (exit 1 if not)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_index_check)
+
+    s = sub.add_parser("search", help="search every post ever aggregated")
+    s.add_argument("query")
+    s.add_argument("--blog", metavar="ID", help="only this blog (feed id)")
+    s.add_argument("--since", metavar="YYYY-MM-DD")
+    s.add_argument("--until", metavar="YYYY-MM-DD")
+    s.add_argument("--sort", choices=("relevance", "newest"), default="relevance")
+    s.add_argument("--page", type=int, default=1)
+    s.add_argument("--limit", type=int, default=10)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_search)
 
     posts = sub.add_parser("posts", help="list stored posts; hide or unhide one")
     posts.add_argument("--feed", metavar="ID|URL")

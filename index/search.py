@@ -1,0 +1,300 @@
+"""Search (read-only): query parsing that hostile input cannot break, results from the database.
+
+Query language: words are ANDed; "quoted phrases"; title:, author:, blog:, tag:
+fields; OR and NOT (upper case) with parentheses. Wildcards, fuzzy terms, regular
+expressions and ranges are not part of it (each can make one query scan the whole
+index): their syntax is read as plain words. Dates and blogs are filters given
+separately (since/until/blog), not query syntax.
+
+Results come from the database by id: titles, URLs and the text that highlights
+are cut from. A post hidden since the last sync is dropped there, so it is never shown.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from whoosh import qparser, query as wq, sorting
+from whoosh.highlight import ContextFragmenter, Formatter, get_text
+
+from aggregator.db import feeds, posts, reading
+from aggregator.errors import HustingsError
+from aggregator.sanitize import html_to_text
+from aggregator.settings import Settings
+
+from .schema import open_index
+from .writer import VISIBLE
+
+MAX_QUERY_CHARS = 500  # longer than any real search; refuse rather than parse a novel
+MAX_LIMIT = 100
+MAX_PAGE = 1000
+SEARCH_FIELDS = ("title", "body", "tags")
+FIELD_ALIASES = {"tags": ["tag"], "blog": ["site"], "author": ["by"]}
+
+
+class QueryError(HustingsError):
+    """The query cannot be searched; the message says why, for the person who typed it."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    id: int
+    title: str
+    url: str
+    blog: str
+    blog_id: int
+    published: datetime
+    score: float
+    highlights: str  # HTML: text escaped, matches in <mark>
+    title_highlight: str = ""
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    query: str
+    total: int
+    took_ms: float
+    page: int
+    pages: int
+    results: list[SearchHit] = field(default_factory=list)
+    suggestion: str = ""  # "did you mean", or "" when the query looks right
+    blog_counts: dict[int, int] = field(default_factory=dict)
+
+
+class _MarkFormatter(Formatter):
+    """Matches in <mark>, everything else HTML-escaped, fragments joined by an ellipsis."""
+
+    between = " … "
+
+    def format_token(self, text, token, replace=False):
+        return "<mark>" + html.escape(get_text(text, token, replace), quote=False) + "</mark>"
+
+    def _text(self, text):
+        return html.escape(text, quote=False)
+
+
+def _parser(schema) -> qparser.QueryParser:
+    parser = qparser.MultifieldParser(list(SEARCH_FIELDS), schema, group=qparser.AndGroup)
+    for plugin in (qparser.WildcardPlugin, qparser.RangePlugin, qparser.BoostPlugin):
+        parser.remove_plugin_class(plugin)
+    parser.add_plugin(qparser.FieldAliasPlugin(FIELD_ALIASES))
+    return parser
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def parse_query(schema, text: str) -> wq.Query:
+    """A Whoosh query for what a reader typed. Raises QueryError for what cannot be searched."""
+    text = (text or "").strip()
+    if not text:
+        raise QueryError("type something to search for")
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is {len(text)} characters long; keep it under {MAX_QUERY_CHARS}")
+    # Characters that only drive syntax we do not offer are read as spaces.
+    cleaned = re.sub(r"[*?~^\[\]{}\\]", " ", text)
+    try:
+        q = _parser(schema).parse(cleaned)
+    except Exception:  # the parser is forgiving, but a query must never become a 500
+        q = None
+    if q is None or q is wq.NullQuery:
+        words = _WORD.findall(cleaned)
+        if not words:
+            raise QueryError("the query has no words to search for")
+        q = wq.And([qparser.MultifieldParser(list(SEARCH_FIELDS), schema).parse(w) for w in words])
+    if isinstance(q, wq.Not) or q is wq.NullQuery:
+        raise QueryError("a search needs at least one word that is not after NOT")
+    return q
+
+
+def _as_utc(value) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise QueryError(f"{value!r} is not a date (use YYYY-MM-DD)") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+class Searcher:
+    """One reused Whoosh searcher per process, refreshed when the index changes.
+
+    Opening a searcher on a 100k-post index costs ~190 ms, ten times a query, so the
+    web keeps one and calls refresh() (free when nothing changed).
+    """
+
+    def __init__(self, settings: Settings, engine: Engine):
+        self.settings = settings
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._ix = None
+        self._searcher = None
+        self._path = None
+
+    def _current(self):
+        from .schema import current_dir
+
+        with self._lock:
+            path = current_dir(self.settings)
+            if path is None:
+                return None
+            if path != self._path:  # first use, or a rebuild swapped the index
+                if self._searcher is not None:
+                    self._searcher.close()
+                self._ix = open_index(self.settings)
+                self._searcher = self._ix.searcher()
+                self._path = path
+            else:
+                self._searcher = self._searcher.refresh()
+            return self._searcher
+
+    def close(self) -> None:
+        with self._lock:
+            if self._searcher is not None:
+                self._searcher.close()
+                self._searcher = None
+                self._path = None
+
+    def search(
+        self,
+        text: str,
+        *,
+        blog: int | str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        sort: str = "relevance",
+        page: int = 1,
+        limit: int = 10,
+    ) -> SearchPage:
+        """One page of results. Raises QueryError for a query or filter that cannot be searched."""
+        started = time.perf_counter()
+        if sort not in ("relevance", "newest"):
+            raise QueryError("sort by relevance or newest")
+        if not (1 <= page <= MAX_PAGE) or not (1 <= limit <= MAX_LIMIT):
+            raise QueryError(f"page must be 1 to {MAX_PAGE} and limit 1 to {MAX_LIMIT}")
+        searcher = self._current()
+        if searcher is None:
+            return SearchPage(text, 0, 0.0, page, 0)
+        q = parse_query(searcher.schema, text)
+        filters = []
+        start, end = _as_utc(since), _as_utc(until)
+        if start or end:
+            filters.append(wq.DateRange("published", start, end))
+        if blog not in (None, ""):
+            blog_id = str(blog).strip()
+            if not blog_id.isdigit():
+                raise QueryError(f"blog must be a blog's number, not {blog!r}")
+            filters.append(wq.Term("blog_id", blog_id))
+        filter_q = wq.And(filters) if filters else None
+        sortedby = None if sort == "relevance" else sorting.FieldFacet("published", reverse=True)
+        results = searcher.search(
+            q, limit=page * limit, filter=filter_q, sortedby=sortedby,
+            groupedby=sorting.FieldFacet("blog_id", maptype=sorting.Count), terms=True,
+        )
+        total = len(results)
+        page_hits = list(results)[(page - 1) * limit: page * limit]
+        rows = _rows(self.engine, [int(h["id"]) for h in page_hits])
+        results.fragmenter = ContextFragmenter(maxchars=200, surround=40)
+        results.formatter = _MarkFormatter()
+        hits = []
+        for hit in page_hits:
+            row = rows.get(int(hit["id"]))
+            if row is None:
+                continue  # hidden or deleted since the last sync: never shown
+            body = html_to_text(row.content_html or "")
+            snippet = hit.highlights("body", text=body, top=2) or html.escape(body[:200], quote=False)
+            hits.append(SearchHit(
+                id=row.id, title=row.title, url=row.url, blog=row.blog or "", blog_id=row.feed_id,
+                published=row.published, score=round(float(hit.score or 0.0), 4), highlights=snippet,
+                title_highlight=hit.highlights("title", text=row.title or "", top=1) or html.escape(row.title or ""),
+            ))
+        counts = {int(k): v for k, v in results.groups("blog_id").items()} if total else {}
+        suggestion = did_you_mean(searcher, text)
+        pages = (total + limit - 1) // limit
+        return SearchPage(text, total, round((time.perf_counter() - started) * 1000, 2), page, pages, hits,
+                          suggestion, counts)
+
+    def related(self, post_id: int, limit: int = 5) -> list[SearchHit]:
+        """Posts most like this one (by its body's key terms); [] when it is not indexed."""
+        searcher = self._current()
+        if searcher is None:
+            return []
+        docnum = searcher.document_number(id=str(post_id))
+        if docnum is None:
+            return []
+        [row] = _rows(self.engine, [post_id]).values() or [None]
+        if row is None:
+            return []
+        text = html_to_text(row.content_html or "") + " " + (row.title or "")
+        similar = searcher.more_like(docnum, "body", text=text, top=limit + 5)
+        ids = [int(h["id"]) for h in similar if int(h["id"]) != post_id]
+        found = _rows(self.engine, ids)
+        out = []
+        for h in similar:
+            row = found.get(int(h["id"]))
+            if row is not None and row.id != post_id:
+                out.append(SearchHit(row.id, row.title, row.url, row.blog or "", row.feed_id, row.published,
+                                     round(float(h.score or 0.0), 4), html.escape(row.summary or "")))
+        return out[:limit]
+
+
+_QUERY_WORD = re.compile(r"\b(\w+)\b(?!:)", re.UNICODE)
+OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"}
+
+
+def did_you_mean(searcher, text: str) -> str:
+    """The query with each word the index has never seen replaced by its nearest known word.
+
+    Whoosh's own correct_query looks at stemmed terms ("canvasing" -> "canvas"), which
+    are too far from real words to correct; this asks the unstemmed spelling words
+    kept beside title and body (spelling=True) about what the reader actually typed.
+    """
+    reader = searcher.reader()
+    analyzer = searcher.schema["body"].analyzer
+    out, changed = text, False
+    for word in dict.fromkeys(m.group(1) for m in _QUERY_WORD.finditer(text)):
+        if word in OPERATORS or word.isdigit():
+            continue
+        stems = [t.text for t in analyzer(word.lower())]
+        if not stems or any(reader.doc_frequency(f, st) for f in ("title", "body") for st in stems):
+            continue  # a stop word, or a word the index knows
+        for fieldname in ("body", "title"):
+            best = searcher.corrector(fieldname).suggest(word.lower(), limit=1, maxdist=2)
+            if best:
+                out = re.sub(rf"\b{re.escape(word)}\b(?!:)", best[0], out)
+                changed = True
+                break
+    return out if changed else ""
+
+
+def _rows(engine: Engine, ids: list[int]) -> dict:
+    if not ids:
+        return {}
+    query = (
+        sa.select(posts.c.id, posts.c.title, posts.c.url, posts.c.feed_id, posts.c.published, posts.c.content_html,
+                  posts.c.summary, feeds.c.title.label("blog"))
+        .join(feeds, feeds.c.id == posts.c.feed_id)
+        .where(posts.c.id.in_(ids), VISIBLE)
+    )
+    with reading(engine) as conn:
+        return {row.id: row for row in conn.execute(query)}
+
+
+def search(settings: Settings, engine: Engine, text: str, **kwargs) -> SearchPage:
+    """A one-off search (the command line). The web keeps a Searcher instead."""
+    searcher = Searcher(settings, engine)
+    try:
+        return searcher.search(text, **kwargs)
+    finally:
+        searcher.close()
