@@ -233,7 +233,7 @@ class Searcher:
         docnum = searcher.document_number(id=str(post_id))
         if docnum is None:
             return []
-        [row] = _rows(self.engine, [post_id]).values() or [None]
+        row = _rows(self.engine, [post_id]).get(post_id)
         if row is None:
             return []
         text = html_to_text(row.content_html or "") + " " + (row.title or "")
