@@ -8,7 +8,8 @@
    is ever contacted.
 3. "Ours": for each sanitiser (nh3, the default, then bleach) a fresh data
    directory gets `hustings init` and every feed URL (untimed), then
-   `python -m hustings fetch --all --json --no-progress` runs as a subprocess
+   `python -m hustings fetch --all --json --no-progress --no-index` runs as a subprocess
+   (search indexing is measured by bench/index.py)
    with HUSTINGS_DATA_DIR and HUSTINGS_ALLOW_NETWORKS=127.0.0.0/8.
    posts/s = new_posts from its JSON / the subprocess's wall time (start-up
    included); peak memory is the subprocess's VmHWM, polled while it runs.
@@ -284,7 +285,7 @@ def fresh_data_dir(parent: Path, urls: list[str], sanitizer: str) -> Path:
 
 def measure_ours(work: Path, urls: list[str], sanitizer: str, extra: list[str], meter: Meter) -> dict:
     data_dir = fresh_data_dir(work, urls, sanitizer)
-    cmd = HUSTINGS + [a for s in extra for a in ("--set", s)] + ["fetch", "--all", "--json", "--no-progress"]
+    cmd = HUSTINGS + [a for s in extra for a in ("--set", s)] + ["fetch", "--all", "--json", "--no-progress", "--no-index"]
     meter.start()
     run = run_timed(cmd, child_env(data_dir, sanitizer))
     load = meter.stop(run["cpu"])
@@ -302,7 +303,7 @@ def measure_ours(work: Path, urls: list[str], sanitizer: str, extra: list[str], 
 def measure_fixed_cost(work: Path, extra: list[str]) -> dict:
     """`hustings fetch --all` over an empty feed list: start-up, imports, database open."""
     data_dir = fresh_data_dir(work, [], "nh3")
-    cmd = HUSTINGS + [a for s in extra for a in ("--set", s)] + ["fetch", "--all", "--json", "--no-progress"]
+    cmd = HUSTINGS + [a for s in extra for a in ("--set", s)] + ["fetch", "--all", "--json", "--no-progress", "--no-index"]
     run = run_timed(cmd, child_env(data_dir, "nh3"))
     shutil.rmtree(data_dir, ignore_errors=True)
     return dict(wall=run["wall"], cpu=run["cpu"], rss_mb=run["rss_mb"])
@@ -421,7 +422,7 @@ def _stages_child(out_path: Path) -> None:
     with open(os.devnull, "w") as devnull:
         stdout, sys.stdout = sys.stdout, devnull
         try:
-            rc = cli.main(["fetch", "--all", "--json", "--no-progress"])
+            rc = cli.main(["fetch", "--all", "--json", "--no-progress", "--no-index"])
         finally:
             sys.stdout = stdout
     out_path.write_text(json.dumps(dict(rc=rc, command_cpu=time.process_time() - cpu0, stages=totals)))
@@ -462,7 +463,7 @@ def _profile_child(out_path: Path, top: int) -> None:
     with open(os.devnull, "w") as devnull:
         stdout, sys.stdout = sys.stdout, devnull
         try:
-            profiler.runcall(cli.main, ["fetch", "--all", "--json", "--no-progress"])
+            profiler.runcall(cli.main, ["fetch", "--all", "--json", "--no-progress", "--no-index"])
         finally:
             sys.stdout = stdout
     text = io.StringIO()
