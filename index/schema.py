@@ -55,7 +55,9 @@ def current_dir(settings: Settings) -> Path | None:
     if not link.exists():
         return None
     path = Path(os.path.realpath(link))
-    return path if whoosh_index.exists_in(str(path)) else None
+    # Only look for a table of contents: whoosh's exists_in opens it, and a commit can
+    # delete the old one at that moment (readers run while the writer commits).
+    return path if path.is_dir() and any(path.glob("_MAIN_*.toc")) else None
 
 
 def open_index(settings: Settings):

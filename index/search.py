@@ -17,11 +17,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from whoosh import qparser, query as wq, sorting
+from whoosh.analysis import STOP_WORDS
 from whoosh.highlight import ContextFragmenter, Formatter, get_text
 
 from aggregator.db import feeds, posts, reading
@@ -29,7 +30,7 @@ from aggregator.errors import HustingsError
 from aggregator.sanitize import html_to_text
 from aggregator.settings import Settings
 
-from .schema import open_index
+from .schema import current_dir, make_schema, open_index
 from .writer import VISIBLE
 
 MAX_QUERY_CHARS = 500  # longer than any real search; refuse rather than parse a novel
@@ -89,6 +90,8 @@ def _parser(schema) -> qparser.QueryParser:
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+QUERY_FIELDS = {"title", "body", "author", "blog", "tags"} | {a for names in FIELD_ALIASES.values() for a in names}
+_FIELD_PREFIX = re.compile(r"\b(\w+):")
 
 
 def parse_query(schema, text: str) -> wq.Query:
@@ -98,8 +101,11 @@ def parse_query(schema, text: str) -> wq.Query:
         raise QueryError("type something to search for")
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(f"the query is {len(text)} characters long; keep it under {MAX_QUERY_CHARS}")
-    # Characters that only drive syntax we do not offer are read as spaces.
+    # Characters that only drive syntax we do not offer are read as spaces, and so is
+    # the colon of a field that is not for searching (published:, url:, id: ...).
     cleaned = re.sub(r"[*?~^\[\]{}\\]", " ", text)
+    cleaned = _FIELD_PREFIX.sub(lambda m: m.group(0) if m.group(1).lower() in QUERY_FIELDS else m.group(1) + " ",
+                                cleaned)
     try:
         q = _parser(schema).parse(cleaned)
     except Exception:  # the parser is forgiving, but a query must never become a 500
@@ -109,19 +115,45 @@ def parse_query(schema, text: str) -> wq.Query:
         if not words:
             raise QueryError("the query has no words to search for")
         q = wq.And([qparser.MultifieldParser(list(SEARCH_FIELDS), schema).parse(w) for w in words])
-    if isinstance(q, wq.Not) or q is wq.NullQuery:
+    q = _drop_stopword_tags(q)
+    if q is wq.NullQuery:
+        raise QueryError("the query has only words too common to search for (the, and, of ...)")
+    if not _has_positive(q):
         raise QueryError("a search needs at least one word that is not after NOT")
     return q
 
 
-def _as_utc(value) -> datetime | None:
-    if value is None:
+def _drop_stopword_tags(q: wq.Query) -> wq.Query:
+    """tags has no stop list (a tag may be any word), so "the" typed in a query would
+    otherwise become a required tags:the and match nothing."""
+    def fix(node):
+        if isinstance(node, wq.Term) and node.fieldname == "tags" and node.text in STOP_WORDS:
+            return wq.NullQuery
+        return node
+    return q.accept(fix).normalize()
+
+
+def _has_positive(q: wq.Query) -> bool:
+    if isinstance(q, wq.Not):
+        return False
+    if isinstance(q, wq.AndNot):
+        return _has_positive(q.a)
+    if q.is_leaf():
+        return True
+    return any(_has_positive(child) for child in q.children())
+
+
+def _as_utc(value, end_of_day: bool = False) -> datetime | None:
+    if value is None or value == "":
         return None
     if isinstance(value, str):
+        text = value.strip()
         try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(text)
         except ValueError:
-            raise QueryError(f"{value!r} is not a date (use YYYY-MM-DD)") from None
+            raise QueryError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
+        if end_of_day and len(text) == 10:  # --until 2026-03-05 includes that day
+            value += timedelta(days=1) - timedelta(microseconds=1)
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value
@@ -137,34 +169,37 @@ class Searcher:
     def __init__(self, settings: Settings, engine: Engine):
         self.settings = settings
         self.engine = engine
+        # Whoosh searchers are not shared between threads (refresh() closes the reader
+        # another thread may be reading), so each thread keeps its own.
+        self._local = threading.local()
         self._lock = threading.Lock()
-        self._ix = None
-        self._searcher = None
-        self._path = None
+        self._open: dict[int, object] = {}  # thread id -> its searcher, to close them all
 
     def _current(self):
-        from .schema import current_dir
-
+        path = current_dir(self.settings)
+        if path is None:
+            return None
+        local = self._local
+        if getattr(local, "path", None) != path:  # first use in this thread, or a rebuild swapped it
+            if getattr(local, "searcher", None) is not None:
+                local.searcher.close()
+            local.searcher = _open_with_retry(self.settings).searcher()
+            local.path = path
+        else:
+            local.searcher = local.searcher.refresh()  # itself when nothing changed
         with self._lock:
-            path = current_dir(self.settings)
-            if path is None:
-                return None
-            if path != self._path:  # first use, or a rebuild swapped the index
-                if self._searcher is not None:
-                    self._searcher.close()
-                self._ix = open_index(self.settings)
-                self._searcher = self._ix.searcher()
-                self._path = path
-            else:
-                self._searcher = self._searcher.refresh()
-            return self._searcher
+            self._open[threading.get_ident()] = local.searcher
+        return local.searcher
 
     def close(self) -> None:
         with self._lock:
-            if self._searcher is not None:
-                self._searcher.close()
-                self._searcher = None
-                self._path = None
+            for searcher in self._open.values():
+                try:
+                    searcher.close()
+                except Exception:
+                    pass
+            self._open.clear()
+        self._local = threading.local()
 
     def search(
         self,
@@ -184,11 +219,11 @@ class Searcher:
         if not (1 <= page <= MAX_PAGE) or not (1 <= limit <= MAX_LIMIT):
             raise QueryError(f"page must be 1 to {MAX_PAGE} and limit 1 to {MAX_LIMIT}")
         searcher = self._current()
+        q = parse_query(searcher.schema if searcher is not None else make_schema(), text)
         if searcher is None:
-            return SearchPage(text, 0, 0.0, page, 0)
-        q = parse_query(searcher.schema, text)
+            return SearchPage(text, 0, round((time.perf_counter() - started) * 1000, 2), page, 0)
         filters = []
-        start, end = _as_utc(since), _as_utc(until)
+        start, end = _as_utc(since), _as_utc(until, end_of_day=True)
         if start or end:
             filters.append(wq.DateRange("published", start, end))
         if blog not in (None, ""):
@@ -216,7 +251,9 @@ class Searcher:
             snippet = hit.highlights("body", text=body, top=2) or html.escape(body[:200], quote=False)
             hits.append(SearchHit(
                 id=row.id, title=row.title, url=row.url, blog=row.blog or "", blog_id=row.feed_id,
-                published=row.published, score=round(float(hit.score or 0.0), 4), highlights=snippet,
+                # Sorted by date, Whoosh's score is the sort key; there is no relevance to report.
+                published=row.published, score=round(float(hit.score or 0.0), 4) if sortedby is None else 0.0,
+                highlights=snippet,
                 title_highlight=hit.highlights("title", text=row.title or "", top=1) or html.escape(row.title or ""),
             ))
         counts = {int(k): v for k, v in results.groups("blog_id").items()} if total else {}
@@ -251,6 +288,7 @@ class Searcher:
 
 _QUERY_WORD = re.compile(r"\b(\w+)\b(?!:)", re.UNICODE)
 OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"}
+_NAMED = re.compile(r"\b(?:author|by|blog|site|tags?):(?:\"[^\"]*\"|\S+)", re.I)
 
 
 def did_you_mean(searcher, text: str) -> str:
@@ -263,7 +301,9 @@ def did_you_mean(searcher, text: str) -> str:
     reader = searcher.reader()
     analyzer = searcher.schema["body"].analyzer
     out, changed = text, False
-    for word in dict.fromkeys(m.group(1) for m in _QUERY_WORD.finditer(text)):
+    # Words given to author:, blog: or tag: are names, not prose: never "corrected".
+    scan = _NAMED.sub(" ", text)
+    for word in dict.fromkeys(m.group(1) for m in _QUERY_WORD.finditer(scan)):
         if word in OPERATORS or word.isdigit():
             continue
         stems = [t.text for t in analyzer(word.lower())]
@@ -276,6 +316,17 @@ def did_you_mean(searcher, text: str) -> str:
                 changed = True
                 break
     return out if changed else ""
+
+
+def _open_with_retry(settings: Settings, tries: int = 5):
+    """Open the live index; a commit can replace its table of contents mid-open."""
+    for attempt in range(tries):
+        try:
+            return open_index(settings)
+        except OSError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
 
 
 def _rows(engine: Engine, ids: list[int]) -> dict:
