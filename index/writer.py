@@ -265,7 +265,9 @@ def _rebuild_locked(engine: Engine, settings: Settings, *, progress=None, procs:
     ix = whoosh_index.create_in(str(new), make_schema())
     procs = procs if procs is not None else min(2, os.cpu_count() or 1)
     # procs > 1: Whoosh indexes in that many processes, one segment each (both cores).
-    writer = ix.writer(procs=procs, multisegment=procs > 1, limitmb=256)
+    # limitmb is per process: 2 x 128 MB of posting buffers, to keep a 100k-post rebuild
+    # under 1 GB in all (256 MB each peaked at 1.2 GB; docs/performance.md).
+    writer = ix.writer(procs=procs, multisegment=procs > 1, limitmb=128)
     indexed = 0
     try:
         for row in _visible_rows(engine):
