@@ -115,6 +115,31 @@ def captured(monkeypatch):
     return seen
 
 
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """Run `hustings ARGS` in-process on a fresh data dir; assert the exit code and no traceback."""
+    from hustings.cli import main
+
+    monkeypatch.setenv("HUSTINGS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HUSTINGS_ALLOW_NETWORKS", "127.0.0.1/32")
+    monkeypatch.setenv("HUSTINGS_LOG_LEVEL", "WARNING")
+
+    def run(*args, expect=0):
+        try:
+            code = main(list(args))
+        except SystemExit:
+            raise
+        except BaseException as exc:  # a crash is a failure with the command named
+            pytest.fail(f"hustings {' '.join(map(str, args))[:80]} raised {type(exc).__name__}: {exc}")
+        out, err = capsys.readouterr()
+        assert code == expect, (args, code, out, err)
+        assert "Traceback" not in err and "Traceback" not in out
+        return out, err
+
+    run.data_dir = tmp_path / "data"
+    return run
+
+
 # --- loopback HTTP servers ------------------------------------------------------
 
 

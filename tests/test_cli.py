@@ -6,31 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
-from hustings.cli import main
 
 from .conftest import rss
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("HUSTINGS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HUSTINGS_ALLOW_NETWORKS", "127.0.0.1/32")
-    monkeypatch.setenv("HUSTINGS_LOG_LEVEL", "WARNING")
-
-    def run(*args, expect=0):
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        assert code == expect, (args, code, out, err)
-        assert "Traceback" not in err
-        return out, err
-
-    run.data_dir = tmp_path / "data"
-    return run
 
 
 def test_import_real_opml_list_and_export(cli, tmp_path):

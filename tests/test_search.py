@@ -442,27 +442,6 @@ def _rfc822(day: str) -> str:
     return email.utils.format_datetime(datetime.fromisoformat(f"{day}T12:00:00+00:00"), usegmt=True)
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("HUSTINGS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HUSTINGS_ALLOW_NETWORKS", "127.0.0.1/32")
-    monkeypatch.setenv("HUSTINGS_LOG_LEVEL", "WARNING")
-
-    def run(*args, expect=0):
-        try:
-            code = main(list(args))
-        except SystemExit:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - a crash, reported as a failure
-            pytest.fail(f"hustings {' '.join(map(str, args))[:80]} raised {type(exc).__name__}: {exc}")
-        out, err = capsys.readouterr()
-        assert code == expect, (args, code, out, err)
-        assert "Traceback" not in err and "Traceback" not in out
-        return out, err
-
-    return run
-
-
 def _serve_blogs(server) -> dict[str, str]:
     """Two blogs' feeds on the loopback server; returns blog title -> feed URL."""
     urls = {}
