@@ -9,7 +9,7 @@
    symlink swap). docs/s = documents / that time.
 3. "Floor", in another child process, the same run: the same documents, made by
    ``index.writer.document(row)`` from the same rows BEFORE the clock starts, then timed:
-   ``create_in`` + ``writer(procs=P, multisegment=P > 1, limitmb=128)`` + ``add_document`` for each
+   ``create_in`` + ``writer(procs=P, multisegment=P > 1, limitmb=<as rebuild>)`` + ``add_document`` for each
    + ``commit``, with the same schema (``index.schema.make_schema``). That is Whoosh alone.
 4. ratio = ours docs/s / floor docs/s. Targets: ratio >= 0.9, ours' peak memory <= 1 GB.
 5. The command, for honesty: ``python -m hustings index rebuild --no-progress --json`` as a
@@ -301,12 +301,13 @@ def _floor_child(a) -> dict:
     del sample
     engine.dispose()
     gc.collect()
+    limitmb = a.limitmb or _rebuild_limitmb() or 256
     target = Path(a.data_dir) / "floor-index"
     target.mkdir()
     rss_before = _rss_now_mb()
     with Region() as reg:
         ix = whoosh_index.create_in(str(target), make_schema())
-        w = ix.writer(procs=a.procs, multisegment=a.procs > 1, limitmb=a.limitmb)
+        w = ix.writer(procs=a.procs, multisegment=a.procs > 1, limitmb=limitmb)
         for d in docs:
             w.add_document(**d)
         t_add = time.perf_counter()
@@ -317,7 +318,7 @@ def _floor_child(a) -> dict:
     return dict(reg.as_dict(), docs=len(docs), count=count, add_s=t_add - reg.t0, commit_s=reg.wall - (t_add - reg.t0),
                 segments=len(ix._segments()), index_mb=du_mb(target), rss_before_mb=rss_before,
                 read_rows_s=read_rows_s, documents_s=documents_s, html_to_text_ms=html_ms, text_mb=text_mb,
-                whoosh=whoosh.versionstring())
+                whoosh=whoosh.versionstring(), limitmb=limitmb)
 
 
 def _ours_child(a) -> dict:
@@ -350,12 +351,11 @@ def _ours_child(a) -> dict:
         text.write("=== by cumulative time ===\n")
         stats.sort_stats("cumulative").print_stats(a.top)
         Path(a.profile_out).write_text(text.getvalue())
+    # Not opened here: a searcher on a 100k index takes ~1.2 GB of RSS (Whoosh copies parts of its compound
+    # segment files into memory), which would be counted as the rebuild's peak. The parent counts the documents.
     path = current_dir(settings)
-    ix = whoosh_index.open_dir(str(path))
-    with ix.searcher() as s:
-        count = s.doc_count()
-    return dict(reg.as_dict(), docs=report.indexed, count=count, segments=len(ix._segments()), index_mb=du_mb(path),
-                whoosh=whoosh.versionstring())
+    return dict(reg.as_dict(), docs=report.indexed, index_dir=str(path), index_mb=du_mb(path),
+                whoosh=whoosh.versionstring(), limitmb=_rebuild_limitmb())
 
 
 def _sync_child(a) -> dict:
@@ -398,8 +398,27 @@ def _sync_child(a) -> dict:
                 idle_wall=idle.wall, segments=len(ix._segments()))
 
 
+def _count_child(a) -> dict:
+    from whoosh import index as whoosh_index
+
+    ix = whoosh_index.open_dir(str(a.data_dir))
+    with ix.searcher() as s:
+        return dict(count=s.doc_count(), segments=len(ix._segments()))
+
+
+def _rebuild_limitmb() -> int | None:
+    """The limitmb that index.writer.rebuild passes to Whoosh (read from its source), so the floor uses the same."""
+    import inspect
+    import re
+
+    from index import writer
+
+    found = re.search(r"limitmb=(\d+)", inspect.getsource(writer._rebuild_locked))
+    return int(found.group(1)) if found else None
+
+
 def child_main(a) -> int:
-    result = {"floor": _floor_child, "ours": _ours_child, "sync": _sync_child}[a._child](a)
+    result = {"floor": _floor_child, "ours": _ours_child, "sync": _sync_child, "count": _count_child}[a._child](a)
     Path(a.out).write_text(json.dumps(result))
     return 0
 
@@ -415,7 +434,13 @@ def copy_db(source: Path, work: Path) -> Path:
 
 def measure_command(python: str, data_dir: Path) -> dict:
     cmd = [python, "-m", "hustings", "index", "rebuild", "--no-progress", "--json"]
+    busy0 = machine_busy_s()
     run = run_measured(cmd, child_env(data_dir))
+    busy = machine_busy_s()
+    if busy is not None and busy0 is not None:
+        run["others_cores"] = max(0.0, (busy - busy0 - run["cpu"] - run["watcher_cpu"]) / run["wall"])
+    else:
+        run["others_cores"] = float("nan")
     if run["rc"] != 0:
         raise SystemExit(f"`hustings index rebuild` exited {run['rc']}:\n{run['stderr'][-3000:]}")
     report = json.loads(run["stdout"])
@@ -445,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wait-quiet", type=float, default=0, metavar="S",
                    help="before each measurement wait up to S seconds for other processes to go quiet")
     p.add_argument("--keep", type=Path, help="work in this directory and keep it (indexes, profile)")
-    p.add_argument("--_child", choices=("floor", "ours", "sync"), help=argparse.SUPPRESS)
+    p.add_argument("--_child", choices=("floor", "ours", "sync", "count"), help=argparse.SUPPRESS)
     p.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--profile-out", help=argparse.SUPPRESS)
@@ -477,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"         floor's untimed prep: read {r['docs']:,} rows {r['read_rows_s']:.1f} s, "
                           f"document() {r['documents_s']:.1f} s (html_to_text {r['html_to_text_ms']:.3f} ms/post); "
                           f"{r['rss_before_mb']:,.0f} MB held before the clock", flush=True)
+                if mode == "ours":
+                    c = run_child(a.python, "count", Path(r["index_dir"]), work / f"count-{k}.json")
+                    r.update(count=c["count"], segments=c["segments"])
                 if mode == "ours" and k == a.repeat - 1:
                     ours_dir = data_dir
                 else:
@@ -488,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs["command"].append(c)
                 print(f"run {k + 1}: command  {c['docs'] / c['wall']:7,.0f} docs/s  (`hustings index rebuild`: "
                       f"{c['wall']:.1f} s wall, {c['cpu']:.0f} s CPU, tree RSS {c['rss_mb']:,.0f} MB, "
-                      f"PSS {c['pss_mb']:,.0f} MB)", flush=True)
+                      f"PSS {c['pss_mb']:,.0f} MB; others {c['others_cores']:.2f} cores)", flush=True)
                 shutil.rmtree(data_dir, ignore_errors=True)
         if ours_dir is not None:
             # Leave a copy of the freshly rebuilt data directory for bench/search.py (before sync changes it).
@@ -517,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios = [o["docs"] / o["wall"] / (f["docs"] / f["wall"]) for o, f in zip(ours, floor)]
         print()
         print(f"{a.posts:,} posts (seed {a.seed}), {floor[0]['text_mb']:.0f} MB of title and body text; procs={a.procs}; "
-              f"{a.repeat} run(s), median (min\u2013max); whoosh {ours[0]['whoosh']}")
+              f"limitmb={ours[0]['limitmb']} per process; {a.repeat} run(s), median (min\u2013max); whoosh {ours[0]['whoosh']}")
         rows = [
             ("ours: rebuild() docs/s", spread([r["docs"] / r["wall"] for r in ours])),
             ("ours: rebuild() wall s", spread([r["wall"] for r in ours], "{:.1f}")),
@@ -558,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{TARGET_RATIO} ({'met' if statistics.median(ratios) >= TARGET_RATIO else 'NOT met'}); peak memory of ours "
               f"{peak:,.0f} MB RSS / {peak_pss:,.0f} MB PSS {'<=' if peak_pss <= TARGET_MB else '>'} {TARGET_MB} MB "
               f"({'met' if peak_pss <= TARGET_MB else 'NOT met'})")
-        measured = ours + floor + ([sync] if sync else [])
+        measured = ours + floor + cmd + ([sync] if sync else [])
         busy = [r["others_cores"] for r in measured if r["others_cores"] > BUSY_CORES]
         if busy:
             print(f"  NOTE: other processes used more than {BUSY_CORES} cores during {len(busy)} of {len(measured)} "

@@ -16,8 +16,9 @@
    both sorts, then --reps passes alternating sort=relevance and sort=newest; each query's figure is
    the median of its passes, and percentiles are taken over the queries. Both ``took_ms`` (what
    search() reports) and the wall time around the call are given.
-4. One more pass with timers around each step of search() shows where the time goes; --profile
-   adds a cProfile of a pass.
+4. One more pass with timers around each step of search() shows where the time goes, and the same
+   parsed queries are timed on Whoosh alone: top 10 by score, plus the exact total, plus the per-blog
+   counts, and the same sorted by date. --profile adds a cProfile of a pass.
 
 Target: p95 < 50 ms by relevance, with highlights. Printed, never asserted: the exit status is 0
 unless a run failed outright. The child also reports the other processes' CPU during its passes
@@ -223,6 +224,41 @@ def _child(a) -> dict:
             setattr(obj, name, fn)
     out["stages"] = dict(stages=stages, total=sum(staged["took"]), n=len(queries))
 
+    # Whoosh alone on the same parsed queries: what each part of the Whoosh call costs.
+    from whoosh import sorting
+
+    ws = s._current()
+    parsed = [search_mod.parse_query(ws.schema, q) for _, q in queries]
+
+    def blogs():
+        return sorting.FieldFacet("blog_id", maptype=sorting.Count)
+
+    def newest():
+        return sorting.FieldFacet("published", reverse=True)
+
+    variants = [
+        ("top 10 by score", lambda q: list(ws.search(q, limit=10))),
+        ("top 10 by score + exact total", lambda q: (list(r := ws.search(q, limit=10)), len(r))),
+        ("top 10 by score + blog counts (as search())", lambda q: (list(r := ws.search(q, limit=10, groupedby=blogs())),
+                                                                   len(r), r.groups("blog_id"))),
+        ("top 10 newest + exact total", lambda q: (list(r := ws.search(q, limit=10, sortedby=newest())), len(r))),
+        ("top 10 newest + blog counts (as search())", lambda q: (list(r := ws.search(q, limit=10, sortedby=newest(),
+                                                                                      groupedby=blogs())),
+                                                                 len(r), r.groups("blog_id"))),
+    ]
+    out["whoosh_alone"] = {}
+    for name, fn in variants:
+        passes = []
+        for k in range(a.reps + 1):  # the first is a warm-up
+            lat = []
+            for q in parsed:
+                t = time.perf_counter()
+                fn(q)
+                lat.append((time.perf_counter() - t) * 1000)
+            if k:
+                passes.append(lat)
+        out["whoosh_alone"][name] = [statistics.median(x) for x in zip(*passes)]
+
     if a.profile_out:
         import cProfile
         import io
@@ -277,7 +313,7 @@ def indexed_data_dir(python: str, posts: int, seed: int) -> Path:
 
 
 def _row(label: str, xs: list[float]) -> str:
-    return (f"  {label:<34} p50 {pct(xs, .5):7.1f}  p95 {pct(xs, .95):7.1f}  p99 {pct(xs, .99):7.1f}  "
+    return (f"  {label:<44} p50 {pct(xs, .5):7.1f}  p95 {pct(xs, .95):7.1f}  p99 {pct(xs, .99):7.1f}  "
             f"max {max(xs):7.1f}  mean {statistics.mean(xs):6.1f}")
 
 
@@ -368,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
         for label, (ms, calls) in sorted(st["stages"].items(), key=lambda kv: -kv[1][0]):
             print(f"  {label:<34} {ms:8.0f} ms  {100 * ms / st['total']:5.1f} %  {ms / st['n']:6.2f} ms/query  "
                   f"({calls} calls)")
+        print(f"\nWhoosh alone on the same parsed queries (one reused whoosh Searcher; per-query median of {a.reps}):")
+        for name, xs in res["whoosh_alone"].items():
+            print(_row(name, xs))
         if bench_index.code_version() != commit:
             print(f"  WARNING: the code changed during the run ({commit} -> {bench_index.code_version()}): rerun")
         if profile_out:
