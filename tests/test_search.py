@@ -368,6 +368,46 @@ def test_hidden_post_is_never_shown_even_before_sync(fresh_corpus):
     assert plots in [h.id for h in c.search("allotments").results]
 
 
+
+def test_totals_and_blog_counts_leave_out_posts_removed_by_a_sync(fresh_corpus):
+    # Whoosh keeps a deleted document in its segment until a merge; totals and
+    # per-blog counts must still leave it out, with and without a filter or a sort.
+    c = fresh_corpus
+    before = c.search("branch")
+    gone = before.results[0]
+    store.hide_post(c.engine, gone.id, "test")
+    writer.sync(c.engine, c.settings)
+    for kwargs in ({}, {"sort": "newest"}, {"blog": gone.blog_id}, {"since": "2000-01-01"}):
+        page = c.search("branch", **kwargs)
+        expected = dict(before.blog_counts)
+        expected[gone.blog_id] -= 1
+        if "blog" in kwargs:
+            expected = {gone.blog_id: expected[gone.blog_id]}
+        assert page.blog_counts == expected, kwargs
+        assert page.total == sum(expected.values()), kwargs
+        assert gone.id not in [h.id for h in page.results]
+
+def test_a_long_lived_searcher_follows_syncs_and_merges(fresh_corpus):
+    # One Searcher across many syncs, as the web keeps it: each sync adds or deletes in
+    # segments and merges small ones. Totals must follow, with no post counted twice.
+    c = fresh_corpus
+    ids = sorted(c.blog_posts("Green Doorstep"))
+    expected = c.search("branch").total
+    for round_ in range(6):
+        post_id = ids[round_ % len(ids)]
+        store.hide_post(c.engine, post_id, "test")
+        writer.sync(c.engine, c.settings)
+        page = c.search("branch", limit=100)
+        shown = [h.id for h in page.results]
+        assert post_id not in shown and len(shown) == len(set(shown))
+        assert page.total == expected - 1, round_  # every post says "branch"
+        store.unhide_post(c.engine, post_id)
+        writer.sync(c.engine, c.settings)
+        again = c.search("branch", limit=100)
+        assert again.total == expected, round_
+        assert len({h.id for h in again.results}) == len(again.results) == expected
+
+
 # --- hostile queries ---------------------------------------------------------------
 
 ERROR, ANY = "error", "any"
