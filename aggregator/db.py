@@ -127,6 +127,11 @@ posts = sa.Table(
     # Tombstone: content wiped, the row kept so the next fetch does not bring it back.
     sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("deleted_at", UTCDateTime, nullable=True),
+    # Editor's pick: shown in its own labelled slot, never as a boost to the ranking.
+    sa.Column("featured_at", UTCDateTime, nullable=True, index=True),
+    sa.Column("featured_by", sa.String(320), nullable=False, server_default=""),
+    # Readers' recommendations, counted here in the transaction that records each one.
+    sa.Column("recommendations", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("feed_id", "key"),
     sa.Index("ix_posts_feed_first_seen", "feed_id", "first_seen"),
 )

@@ -53,6 +53,13 @@ class Settings:
         "open.spotify.com",
     )
     summary_chars: int = 300  # listing pages show this much plain text per post
+    # --- the web -----------------------------------------------------------
+    site_name: str = "Hustings"  # shown in every page's header and title
+    web_host: str = "127.0.0.1"  # address `hustings serve` / `run` listen on (0.0.0.0: every interface)
+    web_port: int = 8080
+    web_workers: int = 0  # gunicorn worker processes for `serve`; 0: one per core
+    rank_window_h: float = 24.0  # a post this much older needs ten times the recommendations to stand level
+    page_cache_s: int = 60  # logged-out pages are re-rendered at least this often (0: no cache)
     # --- scheduling --------------------------------------------------------
     dispatch_every_s: int = 60  # how often the worker looks for due feeds
     log_level: str = "INFO"  # logging threshold for the command and the worker
@@ -139,6 +146,14 @@ def _validate(s: Settings) -> None:
     for name in positive:
         if getattr(s, name) <= 0:
             bad(name, "must be greater than zero")
+    if s.rank_window_h <= 0:
+        bad("rank_window_h", "must be greater than zero")
+    if not 0 < s.web_port < 65536:
+        bad("web_port", "must be a port number, 1 to 65535")
+    if s.web_workers < 0 or s.page_cache_s < 0:
+        bad("web_workers" if s.web_workers < 0 else "page_cache_s", "must not be negative")
+    if not s.site_name.strip() or any(c in s.site_name for c in "\r\n"):
+        bad("site_name", "must be one line of text")
     if s.parse_processes < 0:
         bad("parse_processes", "must not be negative")
     if s.fetch_max_redirects < 0:

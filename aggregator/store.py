@@ -358,6 +358,7 @@ POST_FIELDS = (
     posts.c.id, posts.c.feed_id, posts.c.url, posts.c.title, posts.c.author, posts.c.published,
     posts.c.first_seen, posts.c.updated_at, posts.c.content_html, posts.c.summary, posts.c.tags,
     posts.c.guid, posts.c.hidden, posts.c.hidden_reason, posts.c.duplicate_of, posts.c.summary_only,
+    posts.c.featured_at, posts.c.recommendations,
 )
 
 
@@ -412,3 +413,12 @@ def delete_post(engine: Engine, post_id: int, now: datetime | None = None) -> No
     """Leave only a tombstone: content wiped, key kept so refetches skip the entry."""
     _change_post(engine, post_id, deleted=True, deleted_at=now or utcnow(), content_html="", summary="",
                  title="", author="", tags="[]")
+
+
+def feature_post(engine: Engine, post_id: int, by: str = "", now: datetime | None = None) -> None:
+    """Make a post an editor's pick: shown in the labelled picks slot, not ranked higher."""
+    _change_post(engine, post_id, featured_at=now or utcnow(), featured_by=by)
+
+
+def unfeature_post(engine: Engine, post_id: int) -> None:
+    _change_post(engine, post_id, featured_at=None, featured_by="")

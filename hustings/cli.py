@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from datetime import datetime
@@ -332,14 +333,7 @@ def cmd_search(ctx: Context, args) -> int:
         sort=args.sort, page=args.page, limit=args.limit,
     )
     if args.json:
-        _print_json({
-            "query": page.query, "total": page.total, "took_ms": page.took_ms, "page": page.page,
-            "pages": page.pages, "suggestion": page.suggestion,
-            "blog_counts": {str(k): v for k, v in page.blog_counts.items()},
-            "results": [{"id": h.id, "title": h.title, "url": h.url, "blog": h.blog, "blog_id": h.blog_id,
-                         "published": h.published, "score": h.score, "highlights": h.highlights}
-                        for h in page.results],
-        })
+        _print_json(page.to_json())
         return EXIT_OK
     if page.suggestion:
         print(f"did you mean: {page.suggestion}")
@@ -363,6 +357,87 @@ def cmd_worker(ctx: Context, args) -> int:
         log.info("worker started: dispatching due feeds every %ss", ctx.settings.dispatch_every_s)
         sched.start()
     return EXIT_OK
+
+
+def cmd_posts_feature(ctx: Context, args) -> int:
+    store.feature_post(ctx.engine, args.id, by=args.by or "")
+    print(f"post {args.id} is an editor's pick")
+    return EXIT_OK
+
+
+def cmd_posts_unfeature(ctx: Context, args) -> int:
+    store.unfeature_post(ctx.engine, args.id)
+    print(f"post {args.id} is no longer an editor's pick")
+    return EXIT_OK
+
+
+def _listen(ctx: Context, args) -> tuple[str, int]:
+    return (args.host or ctx.settings.web_host, args.port if args.port is not None else ctx.settings.web_port)
+
+
+def cmd_serve(ctx: Context, args) -> int:
+    from web import server
+
+    ctx.engine  # noqa: B018 (creates or checks the database before any worker starts)
+    host, port = _listen(ctx, args)
+    log.info("serving on http://%s:%s/ with %d gunicorn workers", host, port,
+             args.workers or server.worker_count(ctx.settings))
+    server.serve(ctx.settings, host, port, workers=args.workers)
+    return EXIT_OK
+
+
+def _run_site(ctx: Context, host: str, port: int, banner: str = "") -> int:
+    """The scheduler and the web in this one process, until SIGINT or SIGTERM."""
+    import threading
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from web import server
+
+    engine = ctx.engine
+    stop = threading.Event()
+    with scheduler.SchedulerLock(ctx.settings):
+        sched = scheduler.build(engine, ctx.settings, scheduler=BackgroundScheduler(timezone="UTC"),
+                                after_dispatch=lambda: _sync_index(ctx, quiet=True))
+
+        def on_signal(signum, _frame):  # noqa: ARG001
+            log.info("signal %s: stopping", signum)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        sched.start()
+
+        def ready(srv):
+            print(f"{banner}Hustings is running at http://{host}:{srv.effective_port}/ (Ctrl-C stops it)", flush=True)
+
+        try:
+            server.serve_threaded(ctx.settings, host, port, on_ready=ready, stop=stop)
+        finally:
+            sched.shutdown(wait=False)
+    return EXIT_OK
+
+
+def cmd_run(ctx: Context, args) -> int:
+    host, port = _listen(ctx, args)
+    return _run_site(ctx, host, port)
+
+
+def cmd_demo(ctx: Context, args) -> int:
+    import dataclasses
+
+    from hustings import demo
+
+    settings = ctx.settings
+    if not args.data_dir and "HUSTINGS_DATA_DIR" not in os.environ and settings.data_dir == Path("data"):
+        settings = dataclasses.replace(settings, data_dir=Path("hustings-demo"))  # never the real site's data
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    site = demo.prepare_demo(settings)
+    try:
+        host, port = _listen(ctx, args)
+        return _run_site(Context(site.settings), host, port, banner="Demo ready. ")
+    finally:
+        site.close()
 
 
 def cmd_settings(ctx: Context, args) -> int:
@@ -464,6 +539,26 @@ def build_parser() -> argparse.ArgumentParser:
     s = psub.add_parser("unhide", help="show a hidden post again")
     s.add_argument("id", type=int)
     s.set_defaults(func=cmd_posts_unhide)
+
+    s = psub.add_parser("feature", help="make a post an editor's pick (its own labelled slot)")
+    s.add_argument("id", type=int)
+    s.add_argument("--by", metavar="NAME", help="who picked it (shown to moderators)")
+    s.set_defaults(func=cmd_posts_feature)
+    s = psub.add_parser("unfeature", help="take a post out of the editor's picks")
+    s.add_argument("id", type=int)
+    s.set_defaults(func=cmd_posts_unfeature)
+
+    for name, func, text in (
+        ("serve", cmd_serve, "serve the web site on gunicorn (run `hustings worker` beside it)"),
+        ("run", cmd_run, "the whole site in one process: the scheduler and the web"),
+        ("demo", cmd_demo, "a populated demo site from sample blogs served on this machine (no internet)"),
+    ):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("--host", help="address to listen on (default: the web_host setting)")
+        s.add_argument("--port", type=int, help="port to listen on (default: the web_port setting)")
+        if name == "serve":
+            s.add_argument("--workers", type=int, help="worker processes (default: web_workers, 0 = one per core)")
+        s.set_defaults(func=func)
 
     s = sub.add_parser("worker", help="run the scheduler: fetch due feeds every minute")
     s.set_defaults(func=cmd_worker)

@@ -71,6 +71,17 @@ class SearchPage:
     suggestion: str = ""  # "did you mean", or "" when the query looks right
     blog_counts: dict[int, int] = field(default_factory=dict)
 
+    def to_json(self) -> dict:
+        """The shape `hustings search --json` prints and /api/search returns."""
+        return {
+            "query": self.query, "total": self.total, "took_ms": self.took_ms, "page": self.page,
+            "pages": self.pages, "suggestion": self.suggestion,
+            "blog_counts": {str(k): v for k, v in self.blog_counts.items()},
+            "results": [{"id": h.id, "title": h.title, "url": h.url, "blog": h.blog, "blog_id": h.blog_id,
+                         "published": h.published.isoformat() if h.published else None, "score": h.score,
+                         "highlights": h.highlights} for h in self.results],
+        }
+
 
 class _MarkFormatter(Formatter):
     """Matches in <mark>, everything else HTML-escaped, fragments joined by an ellipsis."""

@@ -1,0 +1,269 @@
+"""The Bottle application: every route in one table, and what every response gets.
+
+``make_app(settings)`` builds the app; ``hustings serve`` runs it on gunicorn and
+``hustings run`` on waitress beside the scheduler (web/server.py). The app reads the
+database and opens Whoosh searchers; it never writes the index.
+
+Every response gets the security headers (CSP without inline script,
+``frame-ancestors 'none'`` and the rest), including errors and static files, which
+Bottle builds through other paths (see ``_secure``). Logged-out GET pages come from
+the rendered cache (web/cache.py) with an ETag and Last-Modified, and answer 304 when
+the reader already has them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import urllib.parse
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from typing import Callable
+
+import bottle
+import jinja2
+from sqlalchemy.engine import Engine
+
+from aggregator import db
+from aggregator.settings import Settings
+from index.search import Searcher
+
+from . import api, pages, syndication
+from .cache import PageCache
+from .reads import site_version
+
+log = logging.getLogger("hustings.web")
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+TEMPLATES = HERE / "templates"
+
+
+class BadRequest(bottle.HTTPError):
+    def __init__(self, message: str):
+        super().__init__(400, message)
+
+
+@dataclass
+class Site:
+    """What every handler needs, built once per process by make_app."""
+
+    settings: Settings
+    engine: Engine
+    searcher: Searcher
+    templates: jinja2.Environment
+    cache: PageCache
+
+    def render(self, template: str, **context) -> bytes:
+        return self.templates.get_template(template).render(**context).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Out:
+    """What a handler returns: the body, its type and when its content last changed."""
+
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    last_modified: datetime | None = None
+    status: int = 200
+
+
+# --- the routes -------------------------------------------------------------------
+# (method, path, handler, the query parameters it reads, cached for logged-out readers)
+# Handlers are plain functions of (site, query, **url args) returning Out.
+ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
+    ("GET", "/", pages.front, ("page",), True),
+    ("GET", "/new", pages.new, ("page",), True),
+    ("GET", "/posts/<post_id:int>", pages.post, (), True),
+    ("GET", "/blogs", pages.blog_directory, (), True),
+    ("GET", "/blogs/<blog_id:int>", pages.blog, ("page",), True),
+    ("GET", "/search", pages.search, ("q", "blog", "since", "until", "sort", "page"), True),
+    ("GET", "/about", pages.about, (), True),
+    ("GET", "/privacy", pages.privacy, (), True),
+    # Out: feeds, the blogroll and the JSON API.
+    ("GET", "/feed.atom", syndication.front_atom, (), True),
+    ("GET", "/feed.rss", syndication.front_rss, (), True),
+    ("GET", "/new.atom", syndication.new_atom, (), True),
+    ("GET", "/new.rss", syndication.new_rss, (), True),
+    ("GET", "/blogs/<blog_id:int>.atom", syndication.blog_atom, (), True),
+    ("GET", "/blogs/<blog_id:int>.rss", syndication.blog_rss, (), True),
+    ("GET", "/blogs.opml", syndication.blogroll, (), True),
+    ("GET", "/api/posts", api.posts, ("sort", "blog", "page"), True),
+    ("GET", "/api/posts/<post_id:int>", api.post, (), True),
+    ("GET", "/api/blogs", api.blogs, (), True),
+    ("GET", "/api/search", api.search, ("q", "blog", "since", "until", "sort", "page"), True),
+    ("GET", "/healthz", pages.healthz, (), False),
+]
+
+
+def make_app(settings: Settings) -> bottle.Bottle:
+    """The web app for these settings. Refuses to start on an old database schema."""
+    engine = db.make_engine(settings)
+    db.check_schema(engine)
+    templates = _templates(settings)
+    site = Site(settings, engine, Searcher(settings, engine), templates,
+                PageCache(lambda: site_version(engine), settings.page_cache_s))
+    app = bottle.Bottle(catchall=True, autojson=False)
+    app.config["hustings.site"] = site
+    for method, path, handler, params, cached in ROUTES:
+        app.route(path, method, _wrap(site, handler, params, cached), name=handler.__name__)
+    app.route("/static/<name:path>", "GET", _static)
+    app.add_hook("after_request", lambda: _secure(bottle.response, settings))
+    app.default_error_handler = functools.partial(_error_page, site)
+    return app
+
+
+def _templates(settings: Settings) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,  # every {{ }} escaped; sanitised post HTML is marked |safe where shown
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,  # a misspelt name is an error in tests, not a blank
+    )
+    css = (STATIC / "style.css").read_bytes()
+    env.globals.update(
+        site_name=settings.site_name,
+        site_url=settings.site_url.rstrip("/"),
+        css_url="/static/style.css?v=" + hashlib.blake2b(css, digest_size=6).hexdigest(),
+        window_h=settings.rank_window_h,
+    )
+    env.filters.update(ago=pages.ago, day=pages.day, iso=pages.iso)
+    return env
+
+
+# --- request handling ----------------------------------------------------------------
+
+
+def query_params(names: tuple[str, ...]) -> dict[str, str]:
+    """The named query parameters, decoded as UTF-8; 400 for bytes that are not UTF-8."""
+    raw = bottle.request.environ.get("QUERY_STRING", "")
+    try:
+        pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest("the address has characters that are not valid UTF-8") from None
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if key in names and key not in out:  # the first of a repeated parameter wins
+            out[key] = value
+    return out
+
+
+def _cache_key(params: dict[str, str]) -> str:
+    # Only the parameters the route reads, in a fixed order: ?utm_x=1 or ?page=1&x=2
+    # cannot make a cache miss of their own.
+    return bottle.request.path + "?" + urllib.parse.urlencode(sorted(params.items()))
+
+
+def _wrap(site: Site, handler: Callable, names: tuple[str, ...], cached: bool) -> Callable:
+    def route(**url_args):
+        params = query_params(names)
+        key = _cache_key(params)
+        entry = site.cache.get(key) if cached else None
+        if entry is None:
+            out = handler(site, params, **url_args)
+            lm = out.last_modified.timestamp() if out.last_modified else 0.0
+            entry = site.cache.put(key, out.status, out.body, out.content_type, lm)
+        res = bottle.response
+        res.status = entry.status
+        res.content_type = entry.content_type
+        res.set_header("ETag", entry.etag)
+        if entry.last_modified:
+            res.set_header("Last-Modified", format_datetime(
+                datetime.fromtimestamp(int(entry.last_modified), timezone.utc), usegmt=True))
+        # Readers always revalidate (cheap: a 304), so a change shows at once.
+        res.set_header("Cache-Control", "no-cache" if cached else "no-store")
+        if _not_modified(entry.etag, entry.last_modified):
+            res.status = 304
+            return b""
+        return entry.body
+
+    route.__name__ = handler.__name__
+    return route
+
+
+def _not_modified(etag: str, last_modified: float) -> bool:
+    if bottle.request.method not in ("GET", "HEAD"):
+        return False
+    inm = bottle.request.headers.get("If-None-Match")
+    if inm is not None:  # RFC 9110: If-None-Match wins over If-Modified-Since
+        return etag in {t.strip() for t in inm.split(",")} or inm.strip() == "*"
+    ims = bottle.request.headers.get("If-Modified-Since")
+    if ims and last_modified:
+        try:
+            since = parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return False
+        return int(last_modified) <= since
+    return False
+
+
+def _static(name: str):
+    res = bottle.static_file(name, root=str(STATIC))
+    # static_file builds its own response, which replaces the headers the hook set.
+    _secure(res, None)
+    if res.status_code == 200:
+        res.set_header("Cache-Control", "public, max-age=31536000, immutable")  # URLs carry a hash
+    return res
+
+
+def _csp(settings: Settings | None) -> str:
+    frames = " ".join(f"https://{h}" for h in (settings.iframe_hosts if settings else ())) or "'none'"
+    return "; ".join([
+        "default-src 'none'",
+        "style-src 'self'",
+        # Post pages show the blog's own images from the blog's server; nothing else
+        # of ours comes from another host.
+        "img-src 'self' https: data:",
+        f"frame-src {frames}",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ])
+
+
+_CSP_CACHE: dict[int, str] = {}
+
+
+def _secure(res, settings: Settings | None) -> None:
+    """The headers every response carries. Called from three places because Bottle
+    replaces the response headers for static files and for errors."""
+    key = id(settings)
+    if key not in _CSP_CACHE:
+        _CSP_CACHE[key] = _csp(settings)
+    res.set_header("Content-Security-Policy", _CSP_CACHE[key])
+    res.set_header("X-Content-Type-Options", "nosniff")
+    res.set_header("Referrer-Policy", "strict-origin-when-cross-origin")
+    res.set_header("X-Frame-Options", "DENY")
+    res.set_header("Cross-Origin-Opener-Policy", "same-origin")
+    res.set_header("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+
+
+ERROR_TITLES = {400: "That request could not be read", 404: "Page not found", 405: "Method not allowed",
+                410: "This post was removed", 500: "Something went wrong on our side"}
+
+
+def _error_page(site: Site, error: bottle.HTTPError) -> bytes:
+    res = bottle.response
+    _secure(res, site.settings)
+    res.set_header("Cache-Control", "no-store")
+    status = error.status_code
+    message = error.body if isinstance(error.body, str) and status < 500 else ""
+    if status >= 500:
+        # The reader sees an apology and a reference; the log has the traceback.
+        log.error("500 on %s %s: %r\n%s", bottle.request.method, bottle.request.path, error.exception,
+                  error.traceback or "")
+    if bottle.request.path.startswith("/api/"):
+        res.content_type = "application/json"
+        return json.dumps({"error": {"status": status, "message": message or ERROR_TITLES.get(status, "error")}}).encode()
+    res.content_type = "text/html; charset=utf-8"
+    try:
+        return site.render("error.html", status=status, title=ERROR_TITLES.get(status, f"Error {status}"),
+                           message=message, path=bottle.request.path)
+    except Exception:  # the error page itself must never fail
+        log.exception("rendering the error page failed")
+        return f"<!doctype html><title>Error {status}</title><p>Error {status}.</p>".encode()

@@ -1,0 +1,91 @@
+"""Rendered responses for logged-out readers, so a link from a national paper is survivable.
+
+An entry is served while the site's version (web/reads.site_version: bumped by
+every post change in the same transaction) is unchanged and it is younger than
+`page_cache_s` (which also bounds how stale the parts without a version, such as
+blog health, can be). The version is read at most once a second per process, so a
+burst of requests costs one small query a second, not one each.
+
+Each process keeps its own cache (gunicorn workers share nothing); entries are
+bounded in number, least recently used dropped first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+VERSION_CHECK_S = 1.0
+
+
+@dataclass(frozen=True)
+class Rendered:
+    status: int
+    body: bytes
+    content_type: str
+    etag: str
+    last_modified: float  # epoch seconds
+    made_at: float  # monotonic
+    version: int
+
+
+def etag_for(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+class PageCache:
+    def __init__(self, version: Callable[[], int], max_age_s: float, max_entries: int = 2000,
+                 clock: Callable[[], float] = time.monotonic):
+        self._version_of_site = version
+        self.max_age_s = max_age_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, Rendered] = OrderedDict()
+        self._lock = threading.Lock()
+        self._version = -1
+        self._version_read_at = float("-inf")
+        self.hits = 0
+        self.misses = 0
+
+    def version(self) -> int:
+        now = self._clock()
+        if now - self._version_read_at >= VERSION_CHECK_S:
+            self._version = self._version_of_site()
+            self._version_read_at = now
+        return self._version
+
+    def get(self, key: str) -> Rendered | None:
+        if self.max_age_s <= 0:
+            return None
+        version = self.version()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            if entry.version != version or self._clock() - entry.made_at >= self.max_age_s:
+                del self._entries[key]
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry
+
+    def put(self, key: str, status: int, body: bytes, content_type: str, last_modified: float) -> Rendered:
+        entry = Rendered(status, body, content_type, etag_for(body), last_modified, self._clock(), self.version())
+        if self.max_age_s > 0 and status == 200:
+            with self._lock:
+                self._entries[key] = entry
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+        return entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+        self._version_read_at = float("-inf")

@@ -1,0 +1,220 @@
+"""The HTML pages. Each handler takes (site, query parameters, URL arguments) and
+returns an ``Out``; web/app.py does caching, conditional GET and headers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import bottle
+
+from index.search import QueryError
+
+from . import ranking, reads
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .app import Site
+
+PER_PAGE = ranking.PAGE_SIZE
+MAX_PAGE = 1000
+SEARCH_PER_PAGE = 10
+
+
+def out(body: bytes, last_modified: datetime | None = None, content_type: str = "text/html; charset=utf-8"):
+    from .app import Out  # app imports this module; the dataclass lives there
+
+    return Out(body, content_type, last_modified)
+
+
+def bad_request(message: str) -> bottle.HTTPError:
+    return bottle.HTTPError(400, message)
+
+
+def page_number(params: dict, name: str = "page", most: int = MAX_PAGE) -> int:
+    """?page= as a number from 1 to `most`; 400 with the reason otherwise."""
+    raw = params.get(name, "").strip()
+    if raw == "":
+        return 1
+    if not raw.isdigit() or len(raw) > 6 or not 1 <= int(raw) <= most:
+        raise bad_request(f"{name} must be a whole number from 1 to {most}, not {raw[:40]!r}")
+    return int(raw)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- the ranked front page ------------------------------------------------------------
+
+
+def ranked(site: "Site", when: datetime | None = None) -> list[ranking.Placed]:
+    return ranking.rank(reads.ranked_candidates(site.engine, site.settings.rank_window_h),
+                        now=when or now(), window_h=site.settings.rank_window_h)
+
+
+def front_page_posts(site: "Site", page: int) -> tuple[list[dict], int]:
+    """The page's posts in ranked order, each with its place and score terms; and the page count."""
+    placed = ranked(site)
+    pages = max(1, placed[-1].page if placed else 1)
+    on_page = [p for p in placed if p.page == page]
+    rows = reads.posts_by_id(site.engine, [p.id for p in on_page])
+    items = []
+    for p in on_page:
+        row = rows.get(p.id)
+        if row is not None:
+            items.append(dict(row, rank=p.position, score=p.score, why=p.terms, note=p.note))
+    return items, pages
+
+
+def front(site: "Site", params: dict) -> "Out":
+    page = page_number(params)
+    items, pages = front_page_posts(site, page)
+    if page > pages:
+        raise bottle.HTTPError(404, f"the front page has {pages} page{'s' if pages != 1 else ''}; "
+                                    f"older posts are on the newest-first list")
+    picks = reads.editors_picks(site.engine) if page == 1 else []
+    return out(site.render("front.html", items=items, picks=picks, page=page, pages=pages,
+                           feeds=_feeds("/feed"), title=""),
+               reads.latest_change(site.engine))
+
+
+def new(site: "Site", params: dict) -> "Out":
+    page = page_number(params)
+    items, more = reads.newest(site.engine, page=page, per_page=PER_PAGE)
+    if page > 1 and not items:
+        raise bottle.HTTPError(404, "there are no posts that far back")
+    return out(site.render("new.html", items=items, page=page, more=more, feeds=_feeds("/new"), title="Newest"),
+               reads.latest_change(site.engine))
+
+
+def _feeds(base: str) -> list[tuple[str, str]]:
+    return [("application/atom+xml", base + ".atom"), ("application/rss+xml", base + ".rss")]
+
+
+# --- a post ---------------------------------------------------------------------------------
+
+
+def post_context(site: "Site", post_id: int) -> dict:
+    item = reads.post(site.engine, post_id)
+    if item is None:
+        if reads.post_removed(site.engine, post_id):
+            raise bottle.HTTPError(410, "a moderator removed this post from the site, or its blog withdrew it")
+        raise bottle.HTTPError(404, f"there is no post number {post_id}")
+    placed = {p.id: p for p in ranked(site)}.get(post_id)
+    why = {
+        "featured": item["featured_at"] is not None,
+        "rank": placed.position if placed else None,
+        "page": placed.page if placed else None,
+        "note": placed.note if placed else "",
+        "terms": placed.terms if placed else ranking.score_terms(
+            ranking.Candidate(item["id"], item["feed_id"], item["first_seen"], item["recommendations"]),
+            now=now(), window_h=site.settings.rank_window_h),
+    }
+    related = site.searcher.related(post_id, limit=5)
+    return dict(item=item, why=why, related=related)
+
+
+def post(site: "Site", params: dict, post_id: int) -> "Out":
+    ctx = post_context(site, post_id)
+    item = ctx["item"]
+    return out(site.render("post.html", title=item["title"] or "Untitled post", **ctx),
+               max(item["updated_at"], item["first_seen"]))
+
+
+# --- blogs ----------------------------------------------------------------------------------------
+
+
+def blog_directory(site: "Site", params: dict) -> "Out":
+    blogs = reads.blogs(site.engine)
+    groups: dict[str, list] = {}
+    for b in blogs:
+        groups.setdefault(b.category or "Other blogs", []).append(b)
+    return out(site.render("blogs.html", groups=sorted(groups.items()), count=len(blogs), title="Blogs"),
+               reads.latest_change(site.engine))
+
+
+def blog(site: "Site", params: dict, blog_id: int) -> "Out":
+    b = reads.blog(site.engine, blog_id)
+    if b is None:
+        raise bottle.HTTPError(404, f"there is no blog number {blog_id}")
+    page = page_number(params)
+    items, more = reads.newest(site.engine, page=page, per_page=PER_PAGE, blog_id=blog_id)
+    if page > 1 and not items:
+        raise bottle.HTTPError(404, f"{b.name} has no posts that far back")
+    history = reads.fetch_summary(site.engine, blog_id) if page == 1 else []
+    return out(site.render("blog.html", blog=b, items=items, page=page, more=more, history=history,
+                           feeds=_feeds(f"/blogs/{blog_id}"), title=b.name),
+               reads.latest_change(site.engine, blog_id))
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+def run_search(site: "Site", params: dict):
+    """(the search page or None, the error message or "") for the query parameters."""
+    q = params.get("q", "").strip()
+    if not q:
+        return None, ""
+    page = page_number(params, most=100)
+    sort = params.get("sort") or "relevance"
+    if sort not in ("relevance", "newest"):
+        raise bad_request("sort must be relevance or newest")
+    blog = params.get("blog", "").strip() or None
+    if blog is not None and (not blog.isdigit() or len(blog) > 9):
+        raise bad_request(f"blog must be a blog's number, not {blog[:40]!r}")
+    try:
+        found = site.searcher.search(q, blog=blog, since=params.get("since") or None,
+                                     until=params.get("until") or None, sort=sort, page=page,
+                                     limit=SEARCH_PER_PAGE)
+    except QueryError as exc:
+        return None, str(exc)
+    return found, ""
+
+
+def search(site: "Site", params: dict) -> "Out":
+    found, error = run_search(site, params)
+    blogs = {b.id: b for b in reads.blogs(site.engine)}
+    return out(site.render("search.html", found=found, error=error, params=params, blogs=blogs,
+                           title=f"Search: {params.get('q', '')}" if params.get("q") else "Search"))
+
+
+# --- plain pages -----------------------------------------------------------------------------
+
+
+def about(site: "Site", params: dict) -> "Out":
+    return out(site.render("about.html", title="About", top_slots=ranking.TOP_SLOTS,
+                           top_per_blog=ranking.TOP_PER_BLOG, page_per_blog=ranking.PAGE_PER_BLOG,
+                           page_size=ranking.PAGE_SIZE))
+
+
+def privacy(site: "Site", params: dict) -> "Out":
+    return out(site.render("privacy.html", title="Privacy"))
+
+
+def healthz(site: "Site", params: dict) -> "Out":
+    return out(b"ok", content_type="text/plain; charset=utf-8")
+
+
+# --- template filters -----------------------------------------------------------------------
+
+
+def ago(when: datetime | None, at: datetime | None = None) -> str:
+    if when is None:
+        return "never"
+    seconds = ((at or now()) - when).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            text = f"{n} {unit}{'s' if n != 1 else ''}"
+            return f"in {text}" if future else f"{text} ago"
+    return "just now"
+
+
+def day(when: datetime | None) -> str:
+    return when.strftime("%-d %B %Y") if when else ""
+
+
+def iso(when: datetime | None) -> str:
+    return when.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z") if when else ""

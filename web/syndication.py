@@ -1,0 +1,119 @@
+"""Feeds out: Atom and RSS of the front page, of the newest list and of each blog
+(feedgen, so the XML is right by construction), and the blogroll as OPML."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import bottle
+from feedgen.feed import FeedGenerator
+
+from aggregator.opml import write_opml
+
+from . import pages, reads
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .app import Site
+
+ATOM = "application/atom+xml; charset=utf-8"
+RSS = "application/rss+xml; charset=utf-8"
+ITEMS = 30
+
+
+def _feed(site: "Site", items: list[dict], *, title: str, page_path: str, self_path: str, kind: str,
+          description: str, updated: datetime | None):
+    base = site.settings.site_url.rstrip("/")
+    fg = FeedGenerator()
+    fg.id(base + page_path)
+    fg.title(title)
+    fg.subtitle(description)  # RSS's required <description>
+    fg.link(href=base + page_path, rel="alternate")
+    fg.link(href=base + self_path, rel="self")
+    fg.language("en-GB")
+    fg.generator("Hustings")
+    fg.updated(updated or datetime(2000, 1, 1, tzinfo=timezone.utc))
+    for item in items:
+        fe = fg.add_entry(order="append")
+        link = f"{base}/posts/{item['id']}"
+        fe.id(link)  # ours, stable: the original's URL can change
+        fe.guid(link, permalink=True)
+        fe.title(item["title"] or "Untitled post")
+        fe.link(href=item["url"] or link, rel="alternate")
+        who = item["author"] or item["blog"] or ""
+        if who:
+            fe.author({"name": who})
+        fe.published(item["published"])
+        fe.updated(max(item["updated_at"], item["first_seen"]))
+        if item.get("content_html"):
+            fe.content(item["content_html"], type="html")
+        fe.summary(item["summary"] or " ")
+        if kind == "rss":  # which blog it came from; Atom says it through the author and link
+            fe.source(title=item["blog"] or "", url=item["blog_url"] or link)
+        for tag in item["tags"][:20]:
+            fe.category(term=tag)
+    body = fg.atom_str(pretty=False) if kind == "atom" else fg.rss_str(pretty=False)
+    return pages.out(body, updated, ATOM if kind == "atom" else RSS)
+
+
+def _with_content(site: "Site", items: list[dict]) -> list[dict]:
+    full = {i["id"]: i for i in (reads.post(site.engine, it["id"]) for it in items) if i}
+    return [full.get(i["id"], i) for i in items]
+
+
+def _front(site: "Site", kind: str):
+    items, _ = pages.front_page_posts(site, 1)
+    return _feed(site, _with_content(site, items), title=f"{site.settings.site_name}: front page",
+                 page_path="/", self_path=f"/feed.{kind}", kind=kind,
+                 description="The movement's blogs, ranked by readers' recommendations and freshness",
+                 updated=reads.latest_change(site.engine))
+
+
+def _new(site: "Site", kind: str):
+    items, _ = reads.newest(site.engine, page=1, per_page=ITEMS)
+    return _feed(site, _with_content(site, items), title=f"{site.settings.site_name}: newest posts",
+                 page_path="/new", self_path=f"/new.{kind}", kind=kind,
+                 description="Every post from the movement's blogs, newest first",
+                 updated=reads.latest_change(site.engine))
+
+
+def _blog(site: "Site", blog_id: int, kind: str):
+    b = reads.blog(site.engine, blog_id)
+    if b is None:
+        raise bottle.HTTPError(404, f"there is no blog number {blog_id}")
+    items, _ = reads.newest(site.engine, page=1, per_page=ITEMS, blog_id=blog_id)
+    return _feed(site, _with_content(site, items), title=f"{b.name} on {site.settings.site_name}",
+                 page_path=f"/blogs/{blog_id}", self_path=f"/blogs/{blog_id}.{kind}", kind=kind,
+                 description=f"Posts from {b.name}, as gathered by {site.settings.site_name}",
+                 updated=reads.latest_change(site.engine, blog_id))
+
+
+def front_atom(site, params):
+    return _front(site, "atom")
+
+
+def front_rss(site, params):
+    return _front(site, "rss")
+
+
+def new_atom(site, params):
+    return _new(site, "atom")
+
+
+def new_rss(site, params):
+    return _new(site, "rss")
+
+
+def blog_atom(site, params, blog_id: int):
+    return _blog(site, blog_id, "atom")
+
+
+def blog_rss(site, params, blog_id: int):
+    return _blog(site, blog_id, "rss")
+
+
+def blogroll(site: "Site", params: dict):
+    blogs = [{"url": b.feed_url, "title": b.name, "site_url": b.site_url, "category": b.category}
+             for b in reads.blogs(site.engine)]
+    body = write_opml(blogs, title=f"{site.settings.site_name}: the movement's blogs")
+    return pages.out(body, reads.latest_change(site.engine), "text/x-opml; charset=utf-8")
