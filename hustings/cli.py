@@ -432,9 +432,13 @@ def cmd_demo(ctx: Context, args) -> int:
     if not args.data_dir and "HUSTINGS_DATA_DIR" not in os.environ and settings.data_dir == Path("data"):
         settings = dataclasses.replace(settings, data_dir=Path("hustings-demo"))  # never the real site's data
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    host, port = _listen(ctx, args)
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        # The demo lets this process fetch 127.0.0.1 (its sample blogs live there).
+        print(f"hustings: warning: the demo listens on {host}, and it may fetch addresses on this machine; "
+              "keep it on 127.0.0.1 unless you trust everyone who can reach it", file=sys.stderr)
     site = demo.prepare_demo(settings)
     try:
-        host, port = _listen(ctx, args)
         return _run_site(Context(site.settings), host, port, banner="Demo ready. ")
     finally:
         site.close()

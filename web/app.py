@@ -218,7 +218,7 @@ def _csp(settings: Settings | None) -> str:
         "style-src 'self'",
         # Post pages show the blog's own images from the blog's server; nothing else
         # of ours comes from another host.
-        "img-src 'self' https: data:",
+        "img-src 'self' https: http: data:",
         f"frame-src {frames}",
         "form-action 'self'",
         "base-uri 'none'",
