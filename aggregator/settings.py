@@ -53,6 +53,12 @@ class Settings:
         "open.spotify.com",
     )
     summary_chars: int = 300  # listing pages show this much plain text per post
+    # --- spiders (blogs without a usable feed; full text of summary-only feeds) ----
+    crawl_max_pages: int = 200  # requests one crawl may send to one site (robots.txt and redirects count)
+    crawl_deadline_s: float = 600.0  # wall-clock limit of one crawl process; the worker kills it after that
+    crawl_delay_s: float = 1.0  # least wait between two requests to one site; AutoThrottle only slows down
+    crawl_every_s: int = 21_600  # how often a feedless blog is crawled (a crawl costs many requests)
+    crawl_workers: int = 2  # crawl processes the worker runs at once (each holds about 100 MB)
     # --- scheduling --------------------------------------------------------
     dispatch_every_s: int = 60  # how often the worker looks for due feeds
     log_level: str = "INFO"  # logging threshold for the command and the worker
@@ -135,10 +141,13 @@ def _validate(s: Settings) -> None:
         "fetch_deadline_s", "fetch_connect_timeout_s", "fetch_max_bytes", "fetch_workers",
         "fetch_per_host", "fetch_min_interval_s", "fetch_max_interval_s", "fetch_max_backoff_s",
         "fetch_disable_after_days", "fetch_max_entries", "summary_chars", "dispatch_every_s",
+        "crawl_max_pages", "crawl_deadline_s", "crawl_every_s", "crawl_workers",
     )
     for name in positive:
         if getattr(s, name) <= 0:
             bad(name, "must be greater than zero")
+    if s.crawl_delay_s < 0:
+        bad("crawl_delay_s", "must not be negative")
     if s.parse_processes < 0:
         bad("parse_processes", "must not be negative")
     if s.fetch_max_redirects < 0:
