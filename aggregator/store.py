@@ -473,8 +473,7 @@ FULLTEXT_FIELDS = (posts.c.id, posts.c.feed_id, posts.c.url, posts.c.guid, posts
 
 def _fulltext_wanted(now: datetime):
     """Posts whose page should be read: summary-only entries ('auto') or every entry ('on')."""
-    mode = sa.select(feeds.c.fulltext).where(feeds.c.id == posts.c.feed_id).scalar_subquery()
-    kind = sa.select(feeds.c.kind).where(feeds.c.id == posts.c.feed_id).scalar_subquery()
+    mode, kind = feeds.c.fulltext, feeds.c.kind  # the query joins feeds
     never_tried_or_changed = sa.or_(posts.c.fulltext_at.is_(None), posts.c.fulltext_at < posts.c.updated_at)
     retry = sa.and_(posts.c.fulltext_error != "", posts.c.fulltext_at < now - FULLTEXT_RETRY,
                     posts.c.first_seen > now - FULLTEXT_RETRY_WINDOW)
@@ -511,7 +510,8 @@ def fulltext_candidates(
     By default those waiting for it; ``again`` takes every readable post (re-extract on
     demand); ``post_ids`` takes exactly those posts of the feed.
     """
-    query = sa.select(*FULLTEXT_FIELDS).where(posts.c.feed_id == feed_id, _readable())
+    query = (sa.select(*FULLTEXT_FIELDS).join_from(posts, feeds, feeds.c.id == posts.c.feed_id)
+             .where(posts.c.feed_id == feed_id, _readable()))
     if post_ids:
         query = query.where(posts.c.id.in_(list(post_ids)))
     elif not again:
