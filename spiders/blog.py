@@ -59,7 +59,7 @@ class BlogSpider(scrapy.Spider):
             if response.meta.get("home"):
                 self.home_error = f"the start page is not HTML ({response.headers.get('Content-Type', b'').decode('latin-1')})"
             return
-        page = read_page(response.text, response.url, self.feed.content_selector)
+        page = read_page(response.text, response.url, self.feed.content_selector, sel=response.selector)
         if page.is_post:
             yield from self._post(page, response)
         yield from self._follow(page, response)
@@ -83,7 +83,7 @@ class BlogSpider(scrapy.Spider):
         )
 
     def _follow(self, page, response):
-        links = page_links(response.text, response.url)
+        links = page_links(response.text, response.url, sel=response.selector)
         if self.incremental:
             # Only new posts and the listings that lead to them: a listing page whose
             # posts are all known ends the walk down that way.

@@ -226,13 +226,14 @@ def _clean_author(name: str) -> str:
     return name.strip(" ,·|-")[:200]
 
 
-def read_page(html: str, url: str, selector: str = "", *, content: bool = True) -> Page:
+def read_page(html: str, url: str, selector: str = "", *, content: bool = True, sel: Selector | None = None) -> Page:
     """Decide whether the page at url is a post and read what it says about itself.
 
     ``selector`` (the blog's CSS selector) overrides the content guess; ``content=False``
-    skips the text extraction (the costly part) when only the metadata is wanted.
+    skips the text extraction (the costly part) when only the metadata is wanted; ``sel``
+    is the page already parsed (Scrapy's ``response.selector``), so it is parsed once.
     """
-    sel = Selector(text=html or "<html></html>", base_url=url)
+    sel = sel if sel is not None else Selector(text=html or "<html></html>", base_url=url)
     nodes = json_ld_nodes(sel)
     by_id = {str(n["@id"]): n for n in nodes if n.get("@id")}
     articles = [n for n in nodes if _types(n) & ARTICLE_TYPES]

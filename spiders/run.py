@@ -81,6 +81,12 @@ def _run(settings, spider_cls, max_pages: int | None = None, **kwargs):
     return crawler.spider, crawler.stats.get_stats()
 
 
+def _crawl_seconds(stats: dict) -> float:
+    """From the spider's opening to its closing: the crawl, without process start-up."""
+    start, finish = stats.get("start_time"), stats.get("finish_time")
+    return round((finish - start).total_seconds(), 3) if start and finish else 0.0
+
+
 def _stopped(stats: dict, settings) -> str:
     """Why the crawl stopped early, in words, or '' when it ran to its end."""
     reason = stats.get("finish_reason", "")
@@ -136,7 +142,7 @@ def crawl_blog(engine, settings, feed: Feed, *, full: bool = False) -> dict:
         "posts_found": tally.posts_found, "new": tally.new, "updated": tally.updated, "unchanged": tally.unchanged,
         "elsewhere": tally.elsewhere, "stopped": stopped, "error": record.error if not ok else "",
         "warnings": warnings, "page_errors": tally.errors, "incremental": spider.incremental,
-        "duration_s": round(record.duration_s, 2),
+        "duration_s": round(record.duration_s, 2), "crawl_s": _crawl_seconds(stats),
     }
 
 
