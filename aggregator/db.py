@@ -75,6 +75,12 @@ feeds = sa.Table(
     sa.Column("error_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text, nullable=False, server_default=""),
     sa.Column("last_error_at", UTCDateTime, nullable=True),
+    # Spiders (migration 0003): a CSS selector for post content that overrides the guess;
+    # full text from each post's page: 'auto' (summary-only entries), 'on' or 'off';
+    # when a crawl last walked the whole blog (after that, crawls stop at what they know).
+    sa.Column("content_selector", sa.String(500), nullable=False, server_default=""),
+    sa.Column("fulltext", sa.String(8), nullable=False, server_default="auto"),
+    sa.Column("crawled_all_at", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -84,7 +90,7 @@ fetches = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False, server_default="fetch"),  # fetch | crawl
+    sa.Column("kind", sa.String(16), nullable=False, server_default="fetch"),  # fetch | crawl | fulltext
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("duration_ms", sa.Integer, nullable=False, server_default="0"),
     sa.Column("http_status", sa.Integer, nullable=True),
@@ -132,6 +138,11 @@ posts = sa.Table(
     sa.Column("featured_by", sa.String(320), nullable=False, server_default=""),
     # Readers' recommendations, counted here in the transaction that records each one.
     sa.Column("recommendations", sa.Integer, nullable=False, server_default="0"),
+    # Full text taken from the post's page (migration 0003): when it was last tried, and
+    # why it failed ('' when it worked). content_hash stays the feed's version's, so a
+    # refetch of the same summary leaves the full text alone.
+    sa.Column("fulltext_at", UTCDateTime, nullable=True),
+    sa.Column("fulltext_error", sa.Text, nullable=False, server_default=""),
     sa.UniqueConstraint("feed_id", "key"),
     sa.Index("ix_posts_feed_first_seen", "feed_id", "first_seen"),
 )

@@ -11,6 +11,8 @@ from datetime import datetime
 from hashlib import sha256
 
 FEED_STATUSES = ("pending", "active", "erroring", "paused", "gone", "rejected")
+FEED_KINDS = ("feed", "crawl")  # a feed we fetch, or a blog without a usable feed that spiders crawl
+FULLTEXT_MODES = ("auto", "on", "off")
 # Feeds in these states are polled by the scheduler.
 POLLED_STATUSES = ("active", "erroring")
 
@@ -22,7 +24,7 @@ class Feed:
     title: str = ""
     site_url: str = ""
     category: str = ""
-    kind: str = "feed"  # 'feed', or 'spider' for blogs crawled without a usable feed
+    kind: str = "feed"  # 'feed', or 'crawl' for blogs crawled without a usable feed
     status: str = "active"
     etag: str = ""
     last_modified: str = ""
@@ -33,6 +35,9 @@ class Feed:
     next_check_at: datetime | None = None
     last_success_at: datetime | None = None
     created_at: datetime | None = None
+    content_selector: str = ""  # CSS selector for post content, overriding the spiders' guess
+    fulltext: str = "auto"  # take each post's text from its page: 'auto' (summary-only entries), 'on', 'off'
+    crawled_all_at: datetime | None = None  # when a crawl last walked the whole blog
 
     @property
     def label(self) -> str:

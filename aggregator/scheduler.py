@@ -23,7 +23,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
-from . import pipeline, store
+from . import crawls, pipeline, store
 from .db import fetches, utcnow, writing
 from .errors import HustingsError
 from .settings import Settings
@@ -75,6 +75,10 @@ def build(engine: Engine, settings: Settings, scheduler: BaseScheduler | None = 
     scheduler.add_executor(ThreadPoolExecutor(4), "default")
     common = dict(max_instances=1, coalesce=True, replace_existing=True, misfire_grace_time=settings.dispatch_every_s)
     scheduler.add_job(dispatch, "interval", id="dispatch", seconds=settings.dispatch_every_s,
+                      args=(engine, settings, after_dispatch), next_run_time=utcnow(), **common)
+    # Blogs without a feed, and the full text of summary-only feeds: each crawl is a
+    # subprocess (spiders.run) with a deadline; this job only waits for them.
+    scheduler.add_job(crawls.run_due, "interval", id="crawl", seconds=settings.dispatch_every_s,
                       args=(engine, settings, after_dispatch), next_run_time=utcnow(), **common)
     scheduler.add_job(prune_history, "interval", id="prune_history", hours=24, args=(engine,), **common)
     return scheduler

@@ -60,6 +60,12 @@ class Settings:
     web_workers: int = 0  # gunicorn worker processes for `serve`; 0: one per core
     rank_window_h: float = 24.0  # a post this much older needs ten times the recommendations to stand level
     page_cache_s: int = 60  # logged-out pages are re-rendered at least this often (0: no cache)
+    # --- spiders (blogs without a usable feed; full text of summary-only feeds) ----
+    crawl_max_pages: int = 200  # requests one crawl may send to one site (robots.txt and redirects count)
+    crawl_deadline_s: float = 600.0  # wall-clock limit of one crawl process; the worker kills it after that
+    crawl_delay_s: float = 1.0  # least wait between two requests to one site; AutoThrottle only slows down
+    crawl_every_s: int = 21_600  # how often a feedless blog is crawled (a crawl costs many requests)
+    crawl_workers: int = 2  # crawl processes the worker runs at once (each holds about 100 MB)
     # --- scheduling --------------------------------------------------------
     dispatch_every_s: int = 60  # how often the worker looks for due feeds
     log_level: str = "INFO"  # logging threshold for the command and the worker
@@ -142,6 +148,7 @@ def _validate(s: Settings) -> None:
         "fetch_deadline_s", "fetch_connect_timeout_s", "fetch_max_bytes", "fetch_workers",
         "fetch_per_host", "fetch_min_interval_s", "fetch_max_interval_s", "fetch_max_backoff_s",
         "fetch_disable_after_days", "fetch_max_entries", "summary_chars", "dispatch_every_s",
+        "crawl_max_pages", "crawl_deadline_s", "crawl_every_s", "crawl_workers",
     )
     for name in positive:
         if getattr(s, name) <= 0:
@@ -154,6 +161,8 @@ def _validate(s: Settings) -> None:
         bad("web_workers" if s.web_workers < 0 else "page_cache_s", "must not be negative")
     if not s.site_name.strip() or any(c in s.site_name for c in "\r\n"):
         bad("site_name", "must be one line of text")
+    if s.crawl_delay_s < 0:
+        bad("crawl_delay_s", "must not be negative")
     if s.parse_processes < 0:
         bad("parse_processes", "must not be negative")
     if s.fetch_max_redirects < 0:

@@ -129,6 +129,7 @@ class FetchRecord:
     updated_posts: int = 0
     final_url: str = ""
     error: str = ""
+    kind: str = "fetch"  # 'fetch', 'crawl' (a blog crawled by the spiders) or 'fulltext'
 
 
 def success_values(
@@ -200,7 +201,7 @@ def record_failure(
 def _insert_fetch(conn: Connection, feed_id: int, r: FetchRecord) -> None:
     conn.execute(
         sa.insert(fetches).values(
-            feed_id=feed_id, kind="fetch", started_at=r.started_at, duration_ms=int(r.duration_s * 1000),
+            feed_id=feed_id, kind=r.kind, started_at=r.started_at, duration_ms=int(r.duration_s * 1000),
             http_status=r.http_status, bytes=r.bytes, not_modified=r.not_modified, new_posts=r.new_posts,
             updated_posts=r.updated_posts, final_url=r.final_url[:2048], error=r.error,
         )
@@ -413,6 +414,158 @@ def delete_post(engine: Engine, post_id: int, now: datetime | None = None) -> No
     """Leave only a tombstone: content wiped, key kept so refetches skip the entry."""
     _change_post(engine, post_id, deleted=True, deleted_at=now or utcnow(), content_html="", summary="",
                  title="", author="", tags="[]")
+
+
+# --- crawls and full text (the spiders) ------------------------------------------
+
+
+def crawls_due(engine: Engine, now: datetime, limit: int | None = None) -> list[Feed]:
+    """Blogs without a usable feed (kind 'crawl') whose next crawl is due."""
+    query = (
+        sa.select(feeds)
+        .where(feeds.c.status.in_(POLLED_STATUSES), feeds.c.kind == "crawl")
+        .where(sa.or_(feeds.c.next_check_at.is_(None), feeds.c.next_check_at <= now))
+        .order_by(feeds.c.next_check_at, feeds.c.id)
+    )
+    if limit:
+        query = query.limit(limit)
+    with reading(engine) as conn:
+        return [feed_from_row(r) for r in conn.execute(query)]
+
+
+def set_feed_options(engine: Engine, feed_id: int, **values) -> Feed:
+    """Change a feed's content_selector, fulltext mode, title or category. Raises NotFound."""
+    allowed = {"content_selector", "fulltext", "title", "category"}
+    values = {k: v for k, v in values.items() if v is not None}
+    if set(values) - allowed:
+        raise ValueError(f"not a feed option: {sorted(set(values) - allowed)}")
+    with writing(engine) as conn:
+        if values:
+            values["updated_at"] = utcnow()
+            conn.execute(sa.update(feeds).where(feeds.c.id == feed_id).values(**values))
+        row = conn.execute(sa.select(feeds).where(feeds.c.id == feed_id)).first()
+    if row is None:
+        raise NotFound(f"no feed with id {feed_id}")
+    return feed_from_row(row)
+
+
+def post_urls(engine: Engine, feed_id: int) -> set[str]:
+    """The normalised URLs of every post this feed has, tombstones included."""
+    with reading(engine) as conn:
+        return {r.url_norm for r in conn.execute(
+            sa.select(posts.c.url_norm).where(posts.c.feed_id == feed_id, posts.c.url_norm != ""))}
+
+
+def post_urls_elsewhere(engine: Engine, feed_id: int, host: str) -> set[str]:
+    """Normalised URLs on this host (as norm_url writes it) that other feeds already have."""
+    prefix = host.lower().removeprefix("www.")
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+    with reading(engine) as conn:
+        return {r.url_norm for r in conn.execute(
+            sa.select(posts.c.url_norm).where(posts.c.feed_id != feed_id,
+                                             posts.c.url_norm.like(escaped, escape="\\")))}
+
+
+FULLTEXT_RETRY = timedelta(days=1)  # a page that failed is tried again after a day...
+FULLTEXT_RETRY_WINDOW = timedelta(days=7)  # ...while its post is less than a week old
+FULLTEXT_FIELDS = (posts.c.id, posts.c.feed_id, posts.c.url, posts.c.guid, posts.c.title, posts.c.author,
+                   posts.c.published, posts.c.summary, posts.c.fulltext_at, posts.c.fulltext_error)
+
+
+def _fulltext_wanted(now: datetime):
+    """Posts whose page should be read: summary-only entries ('auto') or every entry ('on')."""
+    mode, kind = feeds.c.fulltext, feeds.c.kind  # the query joins feeds
+    never_tried_or_changed = sa.or_(posts.c.fulltext_at.is_(None), posts.c.fulltext_at < posts.c.updated_at)
+    retry = sa.and_(posts.c.fulltext_error != "", posts.c.fulltext_at < now - FULLTEXT_RETRY,
+                    posts.c.first_seen > now - FULLTEXT_RETRY_WINDOW)
+    return sa.and_(
+        kind == "feed",
+        sa.or_(mode == "on", sa.and_(mode == "auto", posts.c.summary_only == sa.true())),
+        sa.or_(never_tried_or_changed, retry),
+    )
+
+
+def _readable():
+    return sa.and_(posts.c.deleted == sa.false(), posts.c.hidden == sa.false(), posts.c.url != "",
+                   posts.c.duplicate_of.is_(None))
+
+
+def fulltext_pending_feeds(engine: Engine, now: datetime) -> list[int]:
+    """Feeds (kind 'feed', status polled) with posts waiting for their full text."""
+    query = (
+        sa.select(posts.c.feed_id).distinct()
+        .join(feeds, feeds.c.id == posts.c.feed_id)
+        .where(feeds.c.status.in_(POLLED_STATUSES), _readable(), _fulltext_wanted(now))
+        .order_by(posts.c.feed_id)
+    )
+    with reading(engine) as conn:
+        return [r.feed_id for r in conn.execute(query)]
+
+
+def fulltext_candidates(
+    engine: Engine, feed_id: int, now: datetime, *, limit: int, again: bool = False,
+    post_ids: Sequence[int] = (),
+) -> list[dict]:
+    """Posts of one feed to take the full text of, newest first.
+
+    By default those waiting for it; ``again`` takes every readable post (re-extract on
+    demand); ``post_ids`` takes exactly those posts of the feed.
+    """
+    query = (sa.select(*FULLTEXT_FIELDS).join_from(posts, feeds, feeds.c.id == posts.c.feed_id)
+             .where(posts.c.feed_id == feed_id, _readable()))
+    if post_ids:
+        query = query.where(posts.c.id.in_(list(post_ids)))
+    elif not again:
+        query = query.where(_fulltext_wanted(now))
+    query = query.order_by(posts.c.first_seen.desc(), posts.c.id.desc()).limit(limit)
+    with reading(engine) as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def save_fulltext(engine: Engine, post: Post, now: datetime | None = None) -> bool:
+    """Replace a stored post's content with the (sanitised) text taken from its page.
+
+    content_hash is left as the feed's: a refetch that brings the same summary leaves the
+    full text alone, and one that brings a changed entry replaces it (and asks for the
+    full text again). Returns False when the post is gone or tombstoned.
+    """
+    now = now or utcnow()
+    with writing(engine) as conn:
+        row = conn.execute(sa.select(posts.c.content_html, posts.c.deleted).where(posts.c.id == post.id)).first()
+        if row is None or row.deleted:
+            return False
+        values = dict(fulltext_at=now, fulltext_error="")
+        if row.content_html != post.content_html:
+            values.update(content_html=post.content_html, summary=post.summary, updated_at=now,
+                          change_seq=next_counter(conn, CHANGE_COUNTER))
+        conn.execute(sa.update(posts).where(posts.c.id == post.id).values(**values))
+    return "content_html" in values
+
+
+def fulltext_failed(engine: Engine, post_id: int, error: str, now: datetime | None = None) -> None:
+    """Remember that a post's page gave no article, and why (retried later; see FULLTEXT_RETRY)."""
+    with writing(engine) as conn:
+        conn.execute(sa.update(posts).where(posts.c.id == post_id).values(
+            fulltext_at=now or utcnow(), fulltext_error=error[:2000] or "failed"))
+
+
+def insert_fetch(engine: Engine, feed_id: int, record: FetchRecord) -> None:
+    """A row in a feed's fetch history that leaves the feed's own state alone (full-text runs)."""
+    with writing(engine) as conn:
+        _insert_fetch(conn, feed_id, record)
+
+
+def record_crawl_success(
+    engine: Engine, feed: Feed, record: FetchRecord, *, next_check_at: datetime, interval_s: int,
+    title: str = "", crawled_all: bool = False,
+) -> None:
+    """A crawl of a blog worked: like a fetch that worked, plus whether it walked the whole blog."""
+    values = success_values(feed, record, next_check_at=next_check_at, interval_s=interval_s, etag="",
+                            last_modified="", title=title, warning=record.error)
+    if crawled_all:
+        values["crawled_all_at"] = record.started_at
+    with writing(engine) as conn:
+        record_success_in(conn, feed, record, values)
 
 
 def feature_post(engine: Engine, post_id: int, by: str = "", now: datetime | None = None) -> None:

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from aggregator import db, opml, pipeline, scheduler, store
+from aggregator import crawls, db, opml, pipeline, scheduler, store
 from index import search as search_mod
 from index import writer
 from aggregator.errors import AggregatorError, HustingsError, SchemaError, SettingsError
@@ -103,6 +103,8 @@ def cmd_feeds_add(ctx: Context, args) -> int:
         existing = None
     if existing is not None:
         return _report_added(args, existing, created=False, found=None)
+    if args.crawl:
+        return _add_crawl(ctx, args, url)
     found = None
     if not args.no_check:
         found = pipeline.discover_feed(url, ctx.settings)
@@ -112,6 +114,91 @@ def cmd_feeds_add(ctx: Context, args) -> int:
         site_url=(found.site_url if found else ""), category=args.category or "",
     )
     return _report_added(args, feed, created, found)
+
+
+def _add_crawl(ctx: Context, args, url: str) -> int:
+    """A blog without a usable feed: crawled by the spiders (kind 'crawl')."""
+    site = None
+    if not args.no_check:
+        site = crawls.check_site(url, ctx.settings)
+        url = site.url
+    selector = _check_selector(args.selector) if args.selector else ""
+    feed, created = store.add_feed(ctx.engine, url, title=args.title or (site.title if site else ""), site_url=url,
+                                   category=args.category or "", kind="crawl")
+    if created and selector:
+        feed = store.set_feed_options(ctx.engine, feed.id, content_selector=selector)
+    if args.json:
+        _print_json({"id": feed.id, "url": feed.url, "title": feed.title, "kind": feed.kind, "status": feed.status,
+                     "created": created, "content_selector": feed.content_selector,
+                     "advertised_feeds": list(site.feeds) if site else []})
+        return EXIT_OK
+    if not created:
+        print(f"already known: feed {feed.id} {feed.url} ({feed.kind}, {feed.status})")
+        return EXIT_OK
+    print(f"added blog {feed.id} to crawl: {feed.url}" + (f" \"{feed.title}\"" if feed.title else ""))
+    if site and site.feeds:
+        print("note: the page advertises a feed, which is cheaper than a crawl: " + ", ".join(site.feeds))
+    print("it will be crawled by the worker, or now with `hustings crawl " + str(feed.id) + "`")
+    return EXIT_OK
+
+
+def _check_selector(selector: str) -> str:
+    """The selector if CSS can parse it (an empty one clears it); else a HustingsError."""
+    selector = selector.strip()
+    if selector:
+        from cssselect import GenericTranslator, SelectorError
+
+        try:
+            GenericTranslator().css_to_xpath(selector)
+        except SelectorError as exc:
+            raise HustingsError(f"not a CSS selector: {selector!r} ({exc})") from None
+    return selector
+
+
+def cmd_feeds_set(ctx: Context, args) -> int:
+    feed = store.get_feed(ctx.engine, args.feed)
+    selector = _check_selector(args.selector) if args.selector is not None else None
+    feed = store.set_feed_options(ctx.engine, feed.id, content_selector=selector, fulltext=args.fulltext,
+                                  title=args.title, category=args.category)
+    shown = {"id": feed.id, "url": feed.url, "kind": feed.kind, "title": feed.title, "category": feed.category,
+             "content_selector": feed.content_selector, "fulltext": feed.fulltext}
+    if args.json:
+        _print_json(shown)
+    else:
+        print(f"feed {feed.id} ({feed.url}): selector {feed.content_selector or '(guess)'}, "
+              f"full text {feed.fulltext}" + (f", title \"{feed.title}\"" if feed.title else ""))
+    return EXIT_OK
+
+
+def cmd_crawl(ctx: Context, args) -> int:
+    feed = store.get_feed(ctx.engine, args.feed)
+    if feed.kind == "crawl" and not args.post:
+        spider = "blog"
+    else:
+        spider = "fulltext"
+    outcome = crawls.run_crawl(ctx.engine, ctx.settings, spider, [feed], full=args.full, again=args.again,
+                               post_ids=args.post or ())
+    out = outcome.as_dict()
+    if not args.no_index and outcome.result == "ok":
+        out["index"] = _sync_index(ctx, quiet=True)
+    if args.json:
+        _print_json(out)
+    else:
+        r = outcome.report
+        if outcome.result == "failed":
+            print(f"{spider} crawl of feed {feed.id} failed: {outcome.error}")
+        elif spider == "blog":
+            print(f"crawled {feed.url}: {r.get('pages', 0)} pages, {r.get('posts_found', 0)} posts found; "
+                  f"{r.get('new', 0)} new, {r.get('updated', 0)} updated" +
+                  (f", {r['elsewhere']} already stored from another feed" if r.get("elsewhere") else "") +
+                  (f" ({r['stopped']})" if r.get("stopped") else ""))
+        else:
+            print(f"full text for feed {feed.id}: {r.get('pages', 0)} pages read, {r.get('updated', 0)} posts "
+                  f"updated, {r.get('failed', 0)} without an article" + (f" ({r['stopped']})" if r.get("stopped") else ""))
+            for f in r.get("feeds", []):
+                for error in f.get("errors", [])[:5]:
+                    print(f"  {error}")
+    return EXIT_OK if outcome.result == "ok" else EXIT_FAILED
 
 
 def _report_added(args, feed, created: bool, found) -> int:
@@ -484,8 +571,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--title")
     s.add_argument("--category", help='category path, e.g. "News / Magazines"')
     s.add_argument("--no-check", action="store_true", help="add the URL as it is, without fetching it")
+    s.add_argument("--crawl", action="store_true", help="a blog without a usable feed: crawl its pages instead")
+    s.add_argument("--selector", metavar="CSS", help="with --crawl: the CSS selector of a post's content")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_feeds_add)
+    s = fsub.add_parser("set", help="set a feed's content selector, full-text mode, title or category")
+    s.add_argument("feed", metavar="ID|URL")
+    s.add_argument("--selector", metavar="CSS", help="CSS selector of a post's content on its page ('' clears it)")
+    s.add_argument("--fulltext", choices=("auto", "on", "off"),
+                   help="take each post's text from its page: auto (summary-only entries), on, off")
+    s.add_argument("--title")
+    s.add_argument("--category")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_feeds_set)
     s = fsub.add_parser("import", help="import feeds from an OPML file")
     s.add_argument("file")
     s.add_argument("--json", action="store_true")
@@ -504,6 +602,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-index", action="store_true", help="do not update the search index afterwards")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_fetch)
+
+    s = sub.add_parser("crawl", help="crawl a blog without a feed now, or take a feed's posts' full text")
+    s.add_argument("feed", metavar="ID|URL")
+    s.add_argument("--full", action="store_true", help="a blog: fetch and re-read every post, known or not")
+    s.add_argument("--again", action="store_true", help="a feed: re-extract every post's full text")
+    s.add_argument("--post", type=int, action="append", metavar="ID", help="re-extract this post only (repeatable)")
+    s.add_argument("--no-index", action="store_true", help="do not update the search index afterwards")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_crawl)
 
     index = sub.add_parser("index", help="keep the search index in step with the database")
     isub = index.add_subparsers(dest="index_command", metavar="SUBCOMMAND", required=True)
