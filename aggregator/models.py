@@ -15,6 +15,8 @@ FEED_KINDS = ("feed", "crawl")  # a feed we fetch, or a blog without a usable fe
 FULLTEXT_MODES = ("auto", "on", "off")
 # Feeds in these states are polled by the scheduler.
 POLLED_STATUSES = ("active", "erroring")
+# Blogs whose posts readers see (pages, feeds out, search): not pending, not rejected.
+PUBLIC_STATUSES = ("active", "erroring", "paused", "gone")
 
 
 @dataclass(frozen=True)

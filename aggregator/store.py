@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .db import feeds, fetches, next_counter, posts, reading, utcnow, writing
 from .errors import NotFound
-from .models import POLLED_STATUSES, Feed, Post, SaveReport
+from .models import POLLED_STATUSES, PUBLIC_STATUSES, Feed, Post, SaveReport
 from .parse import norm_url
 
 CHANGE_COUNTER = "post_change"
@@ -219,7 +219,17 @@ def fetch_history(engine: Engine, feed_id: int, limit: int = 50) -> list[dict]:
 
 def set_feed_status(engine: Engine, feed_id: int, status: str) -> None:
     with writing(engine) as conn:
+        before = conn.execute(sa.select(feeds.c.status).where(feeds.c.id == feed_id)).scalar()
         conn.execute(sa.update(feeds).where(feeds.c.id == feed_id).values(status=status, updated_at=utcnow()))
+        if before is not None and (before in PUBLIC_STATUSES) != (status in PUBLIC_STATUSES):
+            # Its posts appear or disappear: give each a new change number so the
+            # index sync (and the page cache) see them, in this same transaction.
+            ids = list(conn.execute(sa.select(posts.c.id).where(posts.c.feed_id == feed_id).order_by(posts.c.id)).scalars())
+            if ids:
+                first = next_counter(conn, CHANGE_COUNTER, len(ids))
+                conn.execute(sa.update(posts).where(posts.c.id == sa.bindparam("pid"))
+                             .values(change_seq=sa.bindparam("seq")),
+                             [{"pid": pid, "seq": first + i} for i, pid in enumerate(ids)])
 
 
 # --- posts ---------------------------------------------------------------------

@@ -162,16 +162,21 @@ def _has_positive(q: wq.Query) -> bool:
 def _as_utc(value, end_of_day: bool = False) -> datetime | None:
     if value is None or value == "":
         return None
+    date_only = False
     if isinstance(value, str):
         text = value.strip()
         try:
             value = datetime.fromisoformat(text)
         except ValueError:
             raise QueryError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
-        if end_of_day and len(text) == 10:  # --until 2026-03-05 includes that day
+        date_only = len(text) == 10
+    try:
+        if end_of_day and date_only:  # --until 2026-03-05 includes that day
             value += timedelta(days=1) - timedelta(microseconds=1)
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the calendar starts in UTC
+        raise QueryError(f"{value} is outside the dates this site can search") from None
     return value
 
 

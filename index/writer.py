@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from whoosh import index as whoosh_index
 
 from aggregator.db import feeds, posts, reading
+from aggregator.models import PUBLIC_STATUSES
 from aggregator.errors import HustingsError
 from aggregator.sanitize import html_to_text
 from aggregator.settings import Settings
@@ -138,14 +139,18 @@ def _write_state(path: Path, seq: int) -> None:
 COLUMNS = (
     posts.c.id, posts.c.change_seq, posts.c.title, posts.c.author, posts.c.url, posts.c.tags,
     posts.c.content_html, posts.c.published, posts.c.first_seen, posts.c.hidden, posts.c.deleted,
-    posts.c.duplicate_of, posts.c.feed_id, feeds.c.title.label("blog"),
+    posts.c.duplicate_of, posts.c.feed_id, feeds.c.title.label("blog"), feeds.c.status.label("feed_status"),
 )
-VISIBLE = sa.and_(posts.c.hidden == sa.false(), posts.c.deleted == sa.false(), posts.c.duplicate_of.is_(None))
+# Queries using VISIBLE join feeds: a post of a pending or rejected blog is not searchable.
+VISIBLE = sa.and_(posts.c.hidden == sa.false(), posts.c.deleted == sa.false(), posts.c.duplicate_of.is_(None),
+                  feeds.c.status.in_(PUBLIC_STATUSES))
 
 
 def visible(row) -> bool:
-    """In search: not hidden, not deleted, and not a copy of a post another blog had first."""
-    return not row.hidden and not row.deleted and row.duplicate_of is None
+    """In search: not hidden, not deleted, not a copy of a post another blog had first,
+    and from a blog the site publishes."""
+    return (not row.hidden and not row.deleted and row.duplicate_of is None
+            and row.feed_status in PUBLIC_STATUSES)
 
 
 def _naive(value: datetime) -> datetime:
@@ -199,7 +204,9 @@ def _visible_rows(engine: Engine, batch: int = 1000) -> Iterator:
 
 def visible_count(engine: Engine) -> int:
     with reading(engine) as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(posts).where(VISIBLE)).scalar_one()
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(posts.join(feeds, feeds.c.id == posts.c.feed_id)).where(VISIBLE)
+        ).scalar_one()
 
 
 # --- sync and rebuild -------------------------------------------------------------

@@ -147,6 +147,30 @@ def test_first_sync_builds_the_index_later_syncs_apply_only_changes(settings, en
     assert writer.check(engine, settings).ok and index_ids(settings) == {a, b, c, d}
 
 
+def test_a_blog_rejected_or_approved_leaves_or_joins_search(settings, engine, feed, other_feed):
+    save(engine, feed, make_post(feed, "a", "Allotments under threat", "Plot holders are furious.", minutes=1),
+         make_post(feed, "b", "Budget night", "The council tax rise was approved.", minutes=2))
+    save(engine, other_feed, make_post(other_feed, "c", "Canvassing", "Allotments again.", minutes=3))
+    a, b = (post_id(engine, feed, g) for g in "ab")
+    c = post_id(engine, other_feed, "c")
+    writer.sync(engine, settings)
+    assert found(settings, engine, "allotments") == {a, c}
+
+    store.set_feed_status(engine, feed.id, "rejected")
+    # Before the sync the index still has them, but they are never shown.
+    assert found(settings, engine, "allotments") == {c}
+    report = writer.sync(engine, settings)
+    assert (report.applied, report.removed) == (2, 2)
+    assert index_ids(settings) == {c} and writer.check(engine, settings).ok
+
+    store.set_feed_status(engine, feed.id, "paused")  # paused blogs stay published
+    report = writer.sync(engine, settings)
+    assert (report.applied, report.indexed) == (2, 2)
+    assert found(settings, engine, "allotments") == {a, c} and writer.check(engine, settings).ok
+    store.set_feed_status(engine, feed.id, "active")  # published to published: nothing to re-index
+    assert writer.sync(engine, settings).applied == 0
+
+
 def test_hide_delete_and_unhide_reach_the_index(settings, engine, feed, other_feed):
     save(engine, feed,
          make_post(feed, "a", "Allotments under threat", "Plot holders are furious.", minutes=1),

@@ -51,7 +51,7 @@ def posts(site: "Site", params: dict):
     blog = params.get("blog", "").strip()
     blog_id = None
     if blog:
-        if not blog.isdigit() or len(blog) > 9:
+        if not (blog.isascii() and blog.isdigit()) or len(blog) > 9:
             raise bottle.HTTPError(400, f"blog must be a blog's number, not {blog[:40]!r}")
         blog_id = int(blog)
         if reads.blog(site.engine, blog_id) is None:

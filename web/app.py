@@ -43,6 +43,9 @@ STATIC = HERE / "static"
 TEMPLATES = HERE / "templates"
 
 
+MAX_ID = 2**63 - 1  # the largest id a database column holds
+
+
 class BadRequest(bottle.HTTPError):
     def __init__(self, message: str):
         super().__init__(400, message)
@@ -161,13 +164,25 @@ def _cache_key(params: dict[str, str]) -> str:
 
 def _wrap(site: Site, handler: Callable, names: tuple[str, ...], cached: bool) -> Callable:
     def route(**url_args):
+        if any(isinstance(v, int) and abs(v) > MAX_ID for v in url_args.values()):
+            # /posts/99999999999999999999: no such post, not an overflow in the database driver.
+            raise bottle.HTTPError(404, "there is no such page")
         params = query_params(names)
         key = _cache_key(params)
         entry = site.cache.get(key) if cached else None
         if entry is None:
+            # The site's version before anything is read: a change made while this renders
+            # is not stored as included, so the next version check renders the page again.
+            version = site.cache.version() if cached else 0
+            seen_at = site.cache.changed_at if cached else 0.0
             out = handler(site, params, **url_args)
             lm = out.last_modified.timestamp() if out.last_modified else 0.0
-            entry = site.cache.put(key, out.status, out.body, out.content_type, lm)
+            # Never older than the moment this process saw the site as it is: hiding or picking
+            # a post changes pages without a newer post, and a reader asking If-Modified-Since
+            # must not be told the copy from before is current. Pages without a date of their
+            # own (about, search) get one this way too.
+            lm = max(lm, seen_at)
+            entry = site.cache.put(key, out.status, out.body, out.content_type, lm, version)
         res = bottle.response
         res.status = entry.status
         res.content_type = entry.content_type
@@ -191,7 +206,8 @@ def _not_modified(etag: str, last_modified: float) -> bool:
         return False
     inm = bottle.request.headers.get("If-None-Match")
     if inm is not None:  # RFC 9110: If-None-Match wins over If-Modified-Since
-        return etag in {t.strip() for t in inm.split(",")} or inm.strip() == "*"
+        # Weak comparison (RFC 9110 13.1.2): a proxy that compresses sends W/"..." back.
+        return etag in {t.strip().removeprefix("W/") for t in inm.split(",")} or inm.strip() == "*"
     ims = bottle.request.headers.get("If-Modified-Since")
     if ims and last_modified:
         try:

@@ -48,13 +48,19 @@ class PageCache:
         self._lock = threading.Lock()
         self._version = -1
         self._version_read_at = float("-inf")
+        # Wall-clock time this process first saw the site's current version: no page rendered
+        # since shows a change made after it, so it bounds every page's Last-Modified.
+        self.changed_at = 0.0
         self.hits = 0
         self.misses = 0
 
     def version(self) -> int:
         now = self._clock()
         if now - self._version_read_at >= VERSION_CHECK_S:
-            self._version = self._version_of_site()
+            version = self._version_of_site()
+            if version != self._version:
+                self.changed_at = time.time()
+            self._version = version
             self._version_read_at = now
         return self._version
 
@@ -75,8 +81,13 @@ class PageCache:
             self.hits += 1
             return entry
 
-    def put(self, key: str, status: int, body: bytes, content_type: str, last_modified: float) -> Rendered:
-        entry = Rendered(status, body, content_type, etag_for(body), last_modified, self._clock(), self.version())
+    def put(self, key: str, status: int, body: bytes, content_type: str, last_modified: float,
+            version: int | None = None) -> Rendered:
+        """Store a rendered page. `version` is the site's version read before rendering it
+        (the current one if not given): read after, it could mark a page rendered from the
+        posts as they were before a change as showing that change."""
+        version = self.version() if version is None else version
+        entry = Rendered(status, body, content_type, etag_for(body), last_modified, self._clock(), version)
         if self.max_age_s > 0 and status == 200:
             with self._lock:
                 self._entries[key] = entry

@@ -35,7 +35,8 @@ def page_number(params: dict, name: str = "page", most: int = MAX_PAGE) -> int:
     raw = params.get(name, "").strip()
     if raw == "":
         return 1
-    if not raw.isdigit() or len(raw) > 6 or not 1 <= int(raw) <= most:
+    # isascii: str.isdigit() also accepts "²" and "１", which int() then refuses or reads.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or not 1 <= int(raw) <= most:
         raise bad_request(f"{name} must be a whole number from 1 to {most}, not {raw[:40]!r}")
     return int(raw)
 
@@ -160,7 +161,7 @@ def run_search(site: "Site", params: dict):
     if sort not in ("relevance", "newest"):
         raise bad_request("sort must be relevance or newest")
     blog = params.get("blog", "").strip() or None
-    if blog is not None and (not blog.isdigit() or len(blog) > 9):
+    if blog is not None and (not (blog.isascii() and blog.isdigit()) or len(blog) > 9):
         raise bad_request(f"blog must be a blog's number, not {blog[:40]!r}")
     try:
         found = site.searcher.search(q, blog=blog, since=params.get("since") or None,
@@ -168,6 +169,8 @@ def run_search(site: "Site", params: dict):
                                      limit=SEARCH_PER_PAGE)
     except QueryError as exc:
         return None, str(exc)
+    except OverflowError:  # a date filter past the calendar's ends (index/search.py does not catch it)
+        return None, "the dates must fall between the years 1 and 9999"
     return found, ""
 
 

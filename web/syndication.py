@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,13 @@ if TYPE_CHECKING:  # pragma: no cover
 ATOM = "application/atom+xml; charset=utf-8"
 RSS = "application/rss+xml; charset=utf-8"
 ITEMS = 30
+# Characters XML 1.0 cannot carry. Feeds deliver them in titles, authors and tags (a JSON
+# Feed's "\u0007", an RSS title's "&#7;"), and lxml refuses the whole document over one.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _x(text: str | None) -> str:
+    return _NOT_XML.sub("", text or "")
 
 
 def _feed(site: "Site", items: list[dict], *, title: str, page_path: str, self_path: str, kind: str,
@@ -26,8 +34,8 @@ def _feed(site: "Site", items: list[dict], *, title: str, page_path: str, self_p
     base = site.settings.site_url.rstrip("/")
     fg = FeedGenerator()
     fg.id(base + page_path)
-    fg.title(title)
-    fg.subtitle(description)  # RSS's required <description>
+    fg.title(_x(title))
+    fg.subtitle(_x(description))  # RSS's required <description>
     fg.link(href=base + page_path, rel="alternate")
     fg.link(href=base + self_path, rel="self")
     fg.language("en-GB")
@@ -38,20 +46,21 @@ def _feed(site: "Site", items: list[dict], *, title: str, page_path: str, self_p
         link = f"{base}/posts/{item['id']}"
         fe.id(link)  # ours, stable: the original's URL can change
         fe.guid(link, permalink=True)
-        fe.title(item["title"] or "Untitled post")
+        fe.title(_x(item["title"]) or "Untitled post")
         fe.link(href=item["url"] or link, rel="alternate")
-        who = item["author"] or item["blog"] or ""
+        who = _x(item["author"] or item["blog"])
         if who:
             fe.author({"name": who})
         fe.published(item["published"])
         fe.updated(max(item["updated_at"], item["first_seen"]))
         if item.get("content_html"):
-            fe.content(item["content_html"], type="html")
-        fe.summary(item["summary"] or " ")
+            fe.content(_x(item["content_html"]), type="html")
+        fe.summary(_x(item["summary"]) or " ")
         if kind == "rss":  # which blog it came from; Atom says it through the author and link
-            fe.source(title=item["blog"] or "", url=item["blog_url"] or link)
+            fe.source(title=_x(item["blog"]), url=item["blog_url"] or link)
         for tag in item["tags"][:20]:
-            fe.category(term=tag)
+            if _x(tag):
+                fe.category(term=_x(tag))
     body = fg.atom_str(pretty=False) if kind == "atom" else fg.rss_str(pretty=False)
     return pages.out(body, updated, ATOM if kind == "atom" else RSS)
 
@@ -113,7 +122,7 @@ def blog_rss(site, params, blog_id: int):
 
 
 def blogroll(site: "Site", params: dict):
-    blogs = [{"url": b.feed_url, "title": b.name, "site_url": b.site_url, "category": b.category}
+    blogs = [{"url": b.feed_url, "title": _x(b.name), "site_url": b.site_url, "category": _x(b.category)}
              for b in reads.blogs(site.engine)]
     body = write_opml(blogs, title=f"{site.settings.site_name}: the movement's blogs")
     return pages.out(body, reads.latest_change(site.engine), "text/x-opml; charset=utf-8")
