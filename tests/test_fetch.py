@@ -687,7 +687,9 @@ def test_batch_survives_hostile_feeds(server, trap, stop, engine, fast):
     outcomes = pipeline.refresh_feeds(engine, good + hostile, s)
     elapsed = time.monotonic() - started
 
-    assert elapsed <= DEADLINE + SLACK + 1.0, f"the batch took {elapsed:.1f}s"
+    # Generous: a loaded machine slows the pool start and teardown; a fetcher that ignored its
+    # deadline would hang on the dripping and silent servers until the test stops them.
+    assert elapsed <= DEADLINE + SLACK + 4.0, f"the batch took {elapsed:.1f}s"
     by_id = {o.feed_id: o for o in outcomes}
     assert set(by_id) == {f.id for f in good + hostile}
     rows = {r["id"]: r for r in store.list_feeds(engine)}

@@ -110,7 +110,7 @@ def make_app(settings: Settings) -> bottle.Bottle:
     templates = _templates(settings)
     site = Site(settings, engine, Searcher(settings, engine), templates,
                 PageCache(lambda: site_version(engine), settings.page_cache_s))
-    app = bottle.Bottle(catchall=True, autojson=False)
+    app = bottle.Bottle(catchall=True)
     app.config["hustings.site"] = site
     for method, path, handler, params, cached in ROUTES:
         app.route(path, method, _wrap(site, handler, params, cached), name=handler.__name__)

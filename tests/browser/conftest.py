@@ -1,0 +1,390 @@
+"""Browser tests' fixtures: Debian's Chromium (installed when missing), a realistic site
+on a real socket, and a fresh Playwright context per test that lets no request leave
+loopback.
+
+Chromium is Debian's package driven by Playwright through ``executable_path``; never
+``playwright install`` (it downloads a browser build). It runs with the flags that keep
+it off the network (no background networking, component updates, sync or QUIC; no
+proxy; every host name resolves to nothing) and Playwright's own fresh profile
+directory. Each page's requests go through ``context.route``: anything not for
+127.0.0.1 is aborted and recorded, and the tests assert there were none.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+
+from aggregator import db, store
+from aggregator.models import Post
+from aggregator.sanitize import sanitize_post
+from aggregator.settings import Settings
+from aggregator.store import FetchRecord
+from index import writer
+
+from . import install_chromium
+
+ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts" / "screenshots"
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # Belt and braces: no proxy, and no host name resolves (the site is an IP literal),
+    # so nothing Chromium tries on its own can reach a resolver or another host.
+    "--no-proxy-server", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    "--disable-features=MediaRouter,OptimizationHints,Translate",
+]
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+# --- Chromium ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium; installed with apt-get first when missing (one xdist worker installs)."""
+    started = time.monotonic()
+    try:
+        path = install_chromium.ensure()
+    except install_chromium.InstallError as exc:
+        pytest.fail(f"the browser tests need Chromium: {exc}", pytrace=False)
+    took = time.monotonic() - started
+    if took > 1:
+        print(f"\nChromium ready at {path} after {took:.1f} s")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    """One headless Chromium per test module (per xdist worker); tests open contexts in it."""
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS, headless=True,
+                               chromium_sandbox=False, timeout=60_000)
+    except Exception:
+        pw.stop()
+        raise
+    yield b
+    b.close()
+    pw.stop()
+
+
+@dataclass
+class Tab:
+    """A page in a fresh context, with everything it logged and tried to fetch."""
+
+    page: object
+    context: object
+    base: str
+    console: list = field(default_factory=list)  # (type, text, url)
+    errors: list = field(default_factory=list)  # uncaught exceptions in the page
+    blocked: list = field(default_factory=list)  # requests for anything but loopback, aborted
+    failed: list = field(default_factory=list)  # loopback requests that failed or got >= 400
+
+    def goto(self, path: str, status: int = 200):
+        response = self.page.goto(self.base + path, wait_until="load")
+        assert response is not None, f"no response for {path}"
+        assert response.status == status, f"{path}: HTTP {response.status}, expected {status}"
+        return response
+
+    def problems(self, allow_document_status: bool = False) -> list[str]:
+        """Console errors, page errors, blocked and failed requests, as readable lines."""
+        out = []
+        for kind, text, url in self.console:
+            if kind != "error":
+                continue
+            # Chromium logs a document answered with 404 as a console error; a 404 page
+            # that is meant to be a 404 is not a problem.
+            if allow_document_status and "the server responded with a status of 404" in text \
+                    and url == self.page.url:
+                continue
+            out.append(f"console {kind}: {text} ({url})")
+        out += [f"page error: {e}" for e in self.errors]
+        out += [f"request off loopback (blocked): {u}" for u in self.blocked]
+        out += [f"request failed: {f}" for f in self.failed
+                if not (allow_document_status and f.startswith("404 " + self.page.url))]
+        return out
+
+
+def _is_ours(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about"):
+        return True
+    return parts.hostname == "127.0.0.1"
+
+
+@pytest.fixture
+def open_tab(browser, site):
+    """open_tab(viewport=..., dark=False, javascript=True) -> Tab in a fresh context."""
+    contexts = []
+
+    def open_(viewport=DESKTOP, dark: bool = False, javascript: bool = True) -> Tab:
+        context = browser.new_context(viewport=viewport, color_scheme="dark" if dark else "light",
+                                      java_script_enabled=javascript, locale="en-GB",
+                                      timezone_id="Europe/London", reduced_motion="reduce")
+        context.set_default_timeout(30_000)  # generous: CI machines are shared
+        contexts.append(context)
+        page = context.new_page()
+        tab = Tab(page, context, site.base)
+
+        def route(r):
+            if _is_ours(r.request.url):
+                r.continue_()
+            else:
+                tab.blocked.append(r.request.url)
+                r.abort("blockedbyclient")
+
+        context.route("**/*", route)
+        page.on("console", lambda m: tab.console.append((m.type, m.text, (m.location or {}).get("url", ""))))
+        page.on("pageerror", lambda e: tab.errors.append(str(e)))
+        # A loopback request that failed; not one we blocked (recorded above), nor one
+        # cancelled because the test moved on to the next page (net::ERR_ABORTED).
+        page.on("requestfailed", lambda r: tab.failed.append(f"{r.failure} {r.url}")
+                if _is_ours(r.url) and r.failure != "net::ERR_ABORTED" else None)
+        page.on("response", lambda r: tab.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        return tab
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+# --- the site ------------------------------------------------------------------------
+
+LONG_NAME = ("The Association of Ward Branch Secretaries, Allotment Holders and Friends of the "
+             "Municipal Swimming Baths (North-East Region)")
+
+# key -> (title, category)
+BLOGS = {
+    "valley": ("Valley Socialist", "Local parties"),
+    "fabian": ("Fabian Review", "Think tanks"),
+    "long": (LONG_NAME, "Local parties"),
+    "doorstep": ("Green Doorstep", "Campaigns"),  # erroring: its last fetches failed
+    "unions": ("Unions Together Weekly", "Trade unions"),
+    "north": ("Northern Voice", "News and comment"),
+    "equality": ("Sisters in the Movement", "Campaigns"),
+    "youth": ("Young Members' Network", "Youth"),
+    "townhall": ("Town Hall Watch", "News and comment"),
+    "coop": ("The Co-op Column", "Co-operatives"),
+    "rural": ("Rural Reds", "Local parties"),
+    "tenants": ("Tenants First", "Campaigns"),
+}
+
+# (blog, title, author, tags); the first is the post with every kind of content.
+POSTS = [
+    ("valley", "Canvassing in the rain on the Moorside estate", "Mary Jones", ("canvassing", "local elections")),
+    ("valley", "Saturday on the estate: forty doors, four new members", "Mary Jones", ("canvassing",)),
+    ("valley", "Why the bus cuts matter more than the budget headline", "Tom Patel", ("transport", "council")),
+    ("valley", "Minutes of the April branch meeting", "Branch secretary", ("branch",)),
+    ("valley", "Council tax: what the rise means for Band B households", "Tom Patel", ("council", "budget")),
+    ("valley", "Our candidates for the May elections", "Mary Jones", ("local elections",)),
+    ("rural", "Volunteers needed for the leaflet round", "", ("volunteering",)),
+    ("valley", "The library stays open, for now", "Tom Patel", ("libraries", "council")),
+    ("fabian", "Pamphlets worth reading this spring", "Editorial team", ("books",)),
+    ("fabian", "A fairer settlement for local government finance", "Dr Anne Okafor", ("council", "budget")),
+    ("fabian", "What the polling tells us about young voters", "Dr Anne Okafor", ("polling", "young people")),
+    ("fabian", "Housing: the case for council building at scale", "Editorial team", ("housing",)),
+    ("coop", "The four-day week, revisited", "Sam Reid", ("work",)),
+    ("coop", "Why our energy co-op is expanding", "Hannah Price", ("energy", "co-operatives")),
+    ("long", "Allotments under threat at Mill Lane", "Secretary", ("allotments", "environment")),
+    ("long", "Swimming baths reopening: a timeline", "Secretary", ("leisure",)),
+    ("long", "Annual general meeting: reports and thanks", "Chair", ("branch",)),
+    ("long", "Saving the Mill Lane plots", "Secretary", ("allotments",)),
+    ("doorstep", "Clean air zones and the school run", "Priya Shah", ("environment", "transport")),
+    ("doorstep", "Planting day at the community orchard", "Priya Shah", ("environment", "volunteering")),
+    ("doorstep", "The river report nobody wanted published", "Priya Shah", ("environment",)),
+    ("doorstep", "Cycling to the count", "Priya Shah", ("transport", "local elections")),
+    ("unions", "Care workers ballot for action", "Unions Together", ("care", "pay")),
+    ("unions", "A pay offer that isn't", "Unions Together", ("pay",)),
+    ("unions", "Solidarity at the depot picket", "Unions Together", ("pay", "transport")),
+    ("unions", "Know your rights: zero-hours contracts", "Legal desk", ("work", "rights")),
+    ("unions", "Organising the warehouse, one shift at a time", "Unions Together", ("work",)),
+    ("north", "Hustings night at the miners welfare", "Northern Voice", ("local elections",)),
+    ("north", "The by-election in numbers", "Northern Voice", ("polling", "local elections")),
+    ("north", "Questions for the candidates", "Northern Voice", ("local elections",)),
+    ("townhall", "What happened to the high street fund?", "Lee Morgan", ("council", "budget")),
+    ("townhall", "Cabinet papers: the bits they hoped you would skip", "Lee Morgan", ("council",)),
+    ("north", "Letters: on trams, tolls and trust", "Readers", ("transport",)),
+    ("equality", "Childcare costs and the cost of standing for office", "Ruth Adeyemi", ("equality",)),
+    ("equality", "Mentoring scheme for first-time candidates opens", "Ruth Adeyemi", ("equality", "branch")),
+    ("equality", "Safe spaces at conference: the new code", "Ruth Adeyemi", ("equality", "conference")),
+    ("youth", "Our first fringe event", "Jamie Lowe", ("conference", "young people")),
+    ("youth", "Votes at sixteen: the campaign so far", "Jamie Lowe", ("young people",)),
+    ("tenants", "Student rents, explained", "Aisha Khan", ("housing", "young people")),
+    ("tenants", "Damp, mould and the landlord who would not answer", "Tenants First", ("housing",)),
+    ("youth", "Canvassing for beginners: a short guide", "Aisha Khan", ("canvassing", "young people")),
+    ("youth", "Why I joined", "", ("young people",)),
+    ("youth", "Summer school programme announced", "Jamie Lowe", ("young people", "branch")),
+]
+
+PARAGRAPHS = [
+    ("The council's own figures show the gap growing every year, and the people who feel it first are "
+     "the ones with the least room to absorb it. We went through the papers line by line."),
+    ("Thanks to everyone who came out on a cold evening. Twenty-three members signed in, which is the "
+     "best turnout since the branch was re-founded, and the tea urn survived."),
+    ("Nobody on the doorstep asked about the national polls. They asked about the buses, the damp in "
+     "the flats on Station Road and whether the youth club would still be there in September."),
+    ("We have written to the cabinet member asking for the full consultation responses to be published, "
+     "not just the summary, and we will share the reply here when it arrives."),
+    ("If you can spare an hour on a weekday evening, the leaflet round needs you. Routes are short, "
+     "maps are provided, and the branch pays for the chips afterwards."),
+    ("It is easy to be cynical about hustings, but the room was full and the questions were sharp. "
+     "Three candidates turned up; the fourth sent a statement that nobody read out."),
+]
+
+RICH_BODY = """\
+<p>We knocked on <strong>212 doors</strong> on Saturday, in steady rain, and spoke to 87 people.
+This is what they told us, in roughly the order they told us.</p>
+<figure><img src="/static/favicon.svg" alt="The branch's red rosette logo" width="96" height="96">
+<figcaption>Our new rosette, printed on recycled card.</figcaption></figure>
+<h2>What people raised</h2>
+<ol>
+<li>The number 14 bus, which now stops at six in the evening.</li>
+<li>Damp and mould in the flats on Station Road, reported and not fixed.</li>
+<li>The <em>proposed</em> closure of the Moorside library.</li>
+</ol>
+<h3>And what they did not</h3>
+<ul>
+<li>The leadership contest.</li>
+<li>Anything said on television that week.</li>
+</ul>
+<blockquote><p>"I've lived here forty years and nobody has knocked on this door since the miners' strike.
+Come back when it's dry and I'll make you a tea."</p></blockquote>
+<p>The full ward results are in the <a href="https://example.org/ward-results-2024">council's published
+tables</a>; our own notes are in the branch drive at
+<a href="https://example.org/branch/notes/2024/moorside-estate-canvass-session-notes-final-version-2">https://example.org/branch/notes/2024/moorside-estate-canvass-session-notes-final-version-2</a>.</p>
+<table>
+<caption>Doors and conversations by street</caption>
+<thead><tr><th scope="col">Street</th><th scope="col">Doors</th><th scope="col">Spoke to</th></tr></thead>
+<tbody>
+<tr><td>Station Road</td><td>74</td><td>31</td></tr>
+<tr><td>Moorside Crescent</td><td>88</td><td>35</td></tr>
+<tr><td>Chapel Walk</td><td>50</td><td>21</td></tr>
+</tbody>
+</table>
+<h2>Next time</h2>
+<p>We are out again on the 14th, canvassing the streets south of the park. Bring an umbrella.</p>
+"""
+
+
+def _body(i: int, title: str) -> str:
+    if i == 0:
+        return RICH_BODY
+    paras = [PARAGRAPHS[(i + k) % len(PARAGRAPHS)] for k in range(1 + i % 3)]
+    html = f"<p>{title}. {paras[0]}</p>"
+    if i % 4 == 1:
+        html += "<h2>What happens next</h2><ul><li>A report to the next branch meeting.</li>" \
+                "<li>A letter to the council.</li><li>A stall at the market on Saturday.</li></ul>"
+    if i % 5 == 2:
+        html += "<blockquote><p>We will not be told that this is the only way to balance the books.</p></blockquote>"
+    html += "".join(f"<p>{p}</p>" for p in paras[1:])
+    html += f'<p>More on <a href="https://example.org/{i}">the branch website</a>.</p>'
+    return html
+
+
+@dataclass
+class Site:
+    base: str
+    settings: Settings
+    posts: dict[str, int]  # title -> id
+    blogs: dict[str, int]  # key -> feed id
+    rich_post: int
+    featured_post: int
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A migrated SQLite site with twelve blogs, forty-three posts, a pick and an index, on a real socket."""
+    from web.server import serve_threaded
+
+    data = tmp_path_factory.mktemp("browser-site") / "data"
+    settings = Settings(data_dir=data, allow_networks=("127.0.0.1/32",), log_level="WARNING")
+    engine = db.make_engine(settings)
+    db.migrate(engine)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    feeds = {}
+    for n, (key, (title, category)) in enumerate(BLOGS.items()):
+        feed, _ = store.add_feed(engine, f"http://127.0.0.1/{key}/feed.xml", title=title,
+                                 site_url=f"http://127.0.0.1/{key}/", category=category,
+                                 now=now - timedelta(days=30 + n))
+        feeds[key] = feed
+
+    # The server first: post images are resolved against the site's own address (CSP img-src 'self').
+    ready, holder, stop = threading.Event(), {}, threading.Event()
+
+    def on_ready(srv):
+        holder["port"] = srv.effective_port
+        ready.set()
+
+    def run():
+        try:
+            serve_threaded(settings, "127.0.0.1", 0, threads=8, on_ready=on_ready, stop=stop)
+        except BaseException as exc:  # pragma: no cover - shown by the wait below
+            holder["error"] = exc
+            ready.set()
+
+    thread = threading.Thread(target=run, daemon=True, name="browser-site")
+    thread.start()
+    assert ready.wait(30), "the site did not start within 30 s"
+    if "error" in holder:
+        raise holder["error"]
+    base = f"http://127.0.0.1:{holder['port']}"
+
+    ids: dict[str, int] = {}
+    for i, (key, title, author, tags) in enumerate(POSTS):
+        feed = feeds[key]
+        seen = now - timedelta(hours=1 + i * 1.7)  # spread over three days, newest first
+        # Relative URLs in the content resolve against the site itself (base_url), so the
+        # post's image is same-origin; the post's own link is its blog's.
+        raw = Post(feed.id, f"{key}-{i}", f"http://127.0.0.1/{key}/posts/{i}", title, _body(i, title),
+                   published=seen - timedelta(minutes=20), author=author, tags=tags,
+                   base_url=f"{base}/{key}/posts/{i}", identity=f"g:{key}-{i}")
+        assert store.save_posts(engine, feed, [sanitize_post(raw, settings)], now=seen).new == 1
+    with engine.begin() as conn:
+        for row in conn.execute(sa.select(db.posts.c.id, db.posts.c.title)):
+            ids[row.title] = row.id
+        for title, n in (("Care workers ballot for action", 41), ("Hustings night at the miners welfare", 12),
+                         ("Housing: the case for council building at scale", 7),
+                         (POSTS[0][1], 3), ("Votes at sixteen: the campaign so far", 1)):
+            conn.execute(sa.update(db.posts).where(db.posts.c.id == ids[title]).values(recommendations=n))
+    assert len(ids) == len(POSTS)
+
+    # Fetch histories: every blog fetched fine; Green Doorstep has failed three times since.
+    for key, feed in feeds.items():
+        store.record_success(engine, feed, FetchRecord(now - timedelta(hours=5), 0.42, 200, 18_230, new_posts=2),
+                             next_check_at=now + timedelta(minutes=40), interval_s=3600, etag="", last_modified="")
+    doorstep = store.get_feed(engine, feeds["doorstep"].id)
+    for h, error in ((3, "HTTP 503 Service Unavailable"), (2, "HTTP 503 Service Unavailable"),
+                     (1, "timed out after 20 s waiting for http://127.0.0.1/doorstep/feed.xml")):
+        store.record_failure(engine, doorstep, FetchRecord(now - timedelta(hours=h), 20.0, 503 if h > 1 else None,
+                                                           error=error),
+                             next_check_at=now + timedelta(hours=2), status="erroring")
+
+    featured = ids["The river report nobody wanted published"]
+    store.feature_post(engine, featured, by="editor", now=now - timedelta(minutes=30))
+    report = writer.sync(engine, settings)
+    assert report.indexed == len(POSTS), report
+    engine.dispose()
+
+    yield Site(base, settings, ids, {k: f.id for k, f in feeds.items()}, ids[POSTS[0][1]], featured)
+    stop.set()
+    thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def artefacts() -> Path:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTEFACTS
+
