@@ -90,7 +90,13 @@ def needs_prepass(fragment: str) -> bool:
 
 
 _BLOCK_END = re.compile(r"</(?:p|div|h[1-6]|li|dd|dt|blockquote|pre|tr|td|th|figcaption|table|ul|ol)>|<br\s*/?>", re.I)
+# Headings and list items end a thought without punctuation of their own; in one line of
+# text they would run into what follows ("What happens next A report to..."), so they
+# end with a full stop when they have no punctuation.
+_UNPUNCTUATED_END = re.compile(r"</(?:h[1-6]|li|dt|figcaption)>", re.I)
+_BREAK = "\u2029"  # a paragraph separator: never in the text we keep (it is whitespace to \s)
 _SPACE = re.compile(r"\s+")
+_BREAKS = re.compile(r"([.!?:;,…])?\s*(?:\u2029\s*)+")
 _URL_JUNK = re.compile(r"[\x00-\x1f\x7f]")
 # Characters HTML forbids in text; lxml refuses them, so they go before anything parses.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -353,8 +359,12 @@ def html_to_text(fragment: str, enough: int | None = None) -> str:
             if len(text) > enough or size >= len(fragment):
                 return text
             size *= 4
-    spaced = _BLOCK_END.sub(lambda m: m.group(0) + " ", fragment)
-    return _SPACE.sub(" ", html.unescape(nh3.clean(spaced, tags=set()))).strip()
+    marked = _UNPUNCTUATED_END.sub(lambda m: _BREAK + m.group(0), fragment.replace(_BREAK, " "))
+    spaced = _BLOCK_END.sub(lambda m: m.group(0) + " ", marked)
+    text = html.unescape(nh3.clean(spaced, tags=set()))
+    lead = len(text) - len(text.lstrip())  # a break before any text adds no full stop
+    text = _BREAKS.sub(lambda m: (m.group(1) or ".") + " " if m.start() > lead else " ", text)
+    return _SPACE.sub(" ", text).strip().rstrip(_BREAK)
 
 
 def summarise(text: str, limit: int) -> str:

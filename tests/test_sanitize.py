@@ -3,7 +3,7 @@
 import pytest
 
 from aggregator.models import Post
-from aggregator.sanitize import sanitize_post, sanitizer, text_to_html
+from aggregator.sanitize import html_to_text, sanitize_post, sanitizer, text_to_html
 from aggregator.settings import Settings
 
 BASE = "https://blog.example.org/2026/11/post/"
@@ -118,3 +118,15 @@ def test_cleaning_from_many_threads_matches_one_thread(engine):
     with ThreadPoolExecutor(8) as pool:
         for _ in range(3):
             assert list(pool.map(lambda d: clean(d, BASE), docs)) == expected
+
+
+@pytest.mark.parametrize("html_in, text", [
+    ("<h2>What happens next</h2><p>A report to the council.</p>", "What happens next. A report to the council."),
+    ("<h3>Who pays?</h3><p>We do.</p>", "Who pays? We do."),
+    ("<ul><li>Leaflets</li><li>Doors</li></ul><p>Then the count.</p>", "Leaflets. Doors. Then the count."),
+    ("<p>One</p><p>Two</p>", "One Two"),  # paragraphs carry their own punctuation, or mean none
+    ("<li></li><li>Only</li>", "Only."),
+    ("<p>a\u2029b</p>", "a b"),
+])
+def test_plain_text_keeps_headings_and_list_items_apart(html_in, text):
+    assert html_to_text(html_in) == text
