@@ -157,6 +157,158 @@ counters = sa.Table(
 )
 
 
+# --- the community (issue 5): moderators, readers' recommendations and ballots, polls,
+# submissions, the outbox and the public moderation log. Uniqueness that matters (one
+# recommendation per reader per post, one ballot per voter per poll) is a constraint here,
+# never a check-then-insert in code.
+
+moderators = sa.Table(
+    "moderators",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),  # stored lower-cased
+    sa.Column("password_hash", sa.String(255), nullable=False),  # argon2id, parameters in the hash
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_login_at", UTCDateTime, nullable=True),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    # The cookie holds a random token; only its SHA-256 is stored, so a leaked database
+    # row cannot be replayed as a session.
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("moderator_id", sa.Integer, sa.ForeignKey("moderators.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
+rate_hits = sa.Table(
+    "rate_hits",
+    metadata,
+    # Fixed windows shared by every web process: (what, who) and the window's start.
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, primary_key=True),  # epoch seconds
+    sa.Column("hits", sa.Integer, nullable=False, server_default="0"),
+)
+
+recommendations = sa.Table(
+    "recommendations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("post_id", sa.Integer, sa.ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("reader", sa.String(64), nullable=False),  # keyed hash of the reader cookie
+    sa.Column("ip_hash", sa.String(64), nullable=False, server_default=""),  # salted daily, so it expires
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("post_id", "reader"),
+)
+
+polls = sa.Table(
+    "polls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("question", sa.String(500), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("kind", sa.String(16), nullable=False),  # single | multiple | ranked
+    sa.Column("max_choices", sa.Integer, nullable=True),  # multiple choice: at most this many
+    sa.Column("visibility", sa.String(16), nullable=False),  # always | after_vote | after_close | moderators
+    sa.Column("integrity", sa.String(16), nullable=False),  # cookie | ip: what one ballot is per
+    sa.Column("ip_salt", sa.String(64), nullable=False, server_default=""),  # per poll; wiped after it closes
+    sa.Column("opens_at", UTCDateTime, nullable=False),
+    sa.Column("closes_at", UTCDateTime, nullable=True),
+    sa.Column("created_by", sa.String(320), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+poll_options = sa.Table(
+    "poll_options",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("poll_id", sa.Integer, sa.ForeignKey("polls.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("label", sa.String(300), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+)
+
+ballots = sa.Table(
+    "ballots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("poll_id", sa.Integer, sa.ForeignKey("polls.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("voter", sa.String(64), nullable=False),  # the reader's or the address's keyed hash, per the poll's integrity
+    sa.Column("reader", sa.String(64), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("poll_id", "voter"),
+)
+
+ballot_choices = sa.Table(
+    "ballot_choices",
+    metadata,
+    sa.Column("ballot_id", sa.Integer, sa.ForeignKey("ballots.id", ondelete="CASCADE"), primary_key=True),
+    # RESTRICT: an option someone voted for cannot be deleted, by code or by hand.
+    sa.Column("option_id", sa.Integer, sa.ForeignKey("poll_options.id", ondelete="RESTRICT"), primary_key=True),
+    sa.Column("rank", sa.Integer, nullable=True),  # ranked polls: 1 is the first preference
+)
+
+ballot_rejections = sa.Table(
+    "ballot_rejections",
+    metadata,
+    # Counted in the results' methodology box: duplicates, votes after closing, invalid forms.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("poll_id", sa.Integer, sa.ForeignKey("polls.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+submissions = sa.Table(
+    "submissions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("url", sa.String(2048), nullable=False),  # as the blogger typed it
+    sa.Column("feed_url", sa.String(2048), nullable=False, server_default=""),  # the feed chosen
+    sa.Column("name", sa.String(300), nullable=False, server_default=""),
+    sa.Column("contact", sa.String(320), nullable=False, server_default=""),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),  # pending | approved | rejected
+    sa.Column("check_json", sa.Text, nullable=False, server_default="{}"),  # the feed check shown to moderators
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("token", sa.String(64), nullable=False, server_default=""),  # ownership check
+    sa.Column("verified_at", UTCDateTime, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    sa.Column("decided_by", sa.String(320), nullable=False, server_default=""),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    # Messages to bloggers; a mailer will send them later (sent_at).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("to_address", sa.String(320), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+)
+
+moderation_log = sa.Table(
+    "moderation_log",
+    metadata,
+    # Public: who did what, to what, why and when; "system" for automatic actions.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("actor", sa.String(320), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target_type", sa.String(32), nullable=False, server_default=""),
+    sa.Column("target_id", sa.Integer, nullable=True),
+    sa.Column("target_label", sa.String(500), nullable=False, server_default=""),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+)
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,14 @@ class Settings:
     crawl_delay_s: float = 1.0  # least wait between two requests to one site; AutoThrottle only slows down
     crawl_every_s: int = 21_600  # how often a feedless blog is crawled (a crawl costs many requests)
     crawl_workers: int = 2  # crawl processes the worker runs at once (each holds about 100 MB)
+    # --- the community: readers, moderators, limits ---------------------------
+    secret_key: str = ""  # signs CSRF tokens and keys stored hashes; empty: made once in data_dir/secret.key
+    trusted_proxies: tuple[str, ...] = ()  # CIDRs of reverse proxies whose X-Forwarded-For is believed
+    rate_limits: bool = True  # false (HUSTINGS_RATE_LIMITS=0) turns every limit off, for load tests
+    login_limit: str = "10/15m"  # sign-in attempts per address (and per e-mail address)
+    recommend_limit: str = "60/1m"  # recommendations per address
+    vote_limit: str = "30/1m"  # ballots per address
+    submit_limit: str = "10/1h"  # blog submissions (each fetches the blog) per address
     # --- scheduling --------------------------------------------------------
     dispatch_every_s: int = 60  # how often the worker looks for due feeds
     log_level: str = "INFO"  # logging threshold for the command and the worker
@@ -79,6 +88,10 @@ class Settings:
     @property
     def http_user_agent(self) -> str:
         return self.user_agent or f"Hustings/0.1 (+{self.site_url}; blog aggregator)"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies)
 
     @property
     def allowed_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -142,6 +155,18 @@ def _validate(s: Settings) -> None:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
             raise SettingsError(f"setting 'allow_networks': {net!r} is not a network in CIDR form") from None
+    for net in s.trusted_proxies:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise SettingsError(f"setting 'trusted_proxies': {net!r} is not a network in CIDR form") from None
+    for name in ("login_limit", "recommend_limit", "vote_limit", "submit_limit"):
+        try:
+            parse_limit(getattr(s, name))
+        except ValueError as exc:
+            bad(name, str(exc))
+    if s.secret_key and len(s.secret_key) < 32:
+        bad("secret_key", "use at least 32 random characters (or leave it empty to have one made)")
     if s.sanitizer not in ("nh3", "bleach"):
         bad("sanitizer", "choose nh3 or bleach")
     positive = (
@@ -175,6 +200,21 @@ def _validate(s: Settings) -> None:
         bad("user_agent", "must be one line")
     if not s.site_url.startswith(("http://", "https://")) or any(c.isspace() for c in s.site_url):
         bad("site_url", "must be an http or https URL")
+
+
+_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_limit(text: str) -> tuple[int, int]:
+    """"10/15m" -> (10 requests, 900 seconds). Raises ValueError saying what is wrong."""
+    m = _LIMIT.match(text or "")
+    if not m:
+        raise ValueError(f"{text!r} is not a rate limit like 10/15m (requests per period in s, m, h or d)")
+    count, n, unit = int(m.group(1)), int(m.group(2) or 1), m.group(3)
+    if count < 1 or n < 1:
+        raise ValueError(f"{text!r}: both numbers must be at least 1")
+    return count, n * _UNITS[unit]
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

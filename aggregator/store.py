@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from .db import feeds, fetches, next_counter, posts, reading, utcnow, writing
+from .db import feeds, fetches, moderation_log, next_counter, posts, reading, recommendations, utcnow, writing
 from .errors import NotFound
 from .models import POLLED_STATUSES, PUBLIC_STATUSES, Feed, Post, SaveReport
 from .parse import norm_url
@@ -585,3 +585,50 @@ def feature_post(engine: Engine, post_id: int, by: str = "", now: datetime | Non
 
 def unfeature_post(engine: Engine, post_id: int) -> None:
     _change_post(engine, post_id, featured_at=None, featured_by="")
+
+
+# --- the public moderation log ------------------------------------------------------------
+
+
+def log_action(conn: Connection, actor: str, action: str, *, target_type: str = "", target_id: int | None = None,
+               target_label: str = "", reason: str = "", at: datetime | None = None) -> None:
+    """One line of the public moderation log, in the caller's transaction (so an action and
+    its record commit together). actor is a moderator's e-mail address, or "system"."""
+    conn.execute(sa.insert(moderation_log).values(
+        at=at or utcnow(), actor=actor[:320], action=action[:64], target_type=target_type[:32],
+        target_id=target_id, target_label=(target_label or "")[:500], reason=reason or ""))
+
+
+def moderation_entries(engine: Engine, *, limit: int = 50, offset: int = 0) -> list[dict]:
+    query = (sa.select(moderation_log).order_by(moderation_log.c.at.desc(), moderation_log.c.id.desc())
+             .limit(limit).offset(offset))
+    with reading(engine) as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def recommend_post(engine: Engine, post_id: int, reader: str, ip_hash: str, now: datetime | None = None) -> bool:
+    """Count one reader's recommendation; False when they had already recommended it.
+
+    The unique (post, reader) constraint decides, not a check before the insert, so
+    concurrent clicks from one reader count once.
+    """
+    with writing(engine) as conn:
+        stmt = _insert(engine)(recommendations).values(post_id=post_id, reader=reader, ip_hash=ip_hash,
+                                                        created_at=now or utcnow())
+        inserted = conn.execute(stmt.on_conflict_do_nothing(index_elements=["post_id", "reader"])
+                                .returning(recommendations.c.id)).first()
+        if inserted is None:
+            return False
+        conn.execute(sa.update(posts).where(posts.c.id == post_id)
+                     .values(recommendations=posts.c.recommendations + 1))
+        next_counter(conn, CHANGE_COUNTER)  # pages showing the count are rendered again
+    return True
+
+
+def _insert(engine: Engine):
+    """INSERT with ON CONFLICT for the dialect in use (both support RETURNING)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert

@@ -531,6 +531,26 @@ def cmd_demo(ctx: Context, args) -> int:
         site.close()
 
 
+def cmd_moderator_add(ctx: Context, args) -> int:
+    from web import security
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+
+        password = getpass.getpass(f"password for {args.email}: ")
+        if getpass.getpass("again: ") != password:
+            print("hustings: the two passwords differ; nothing changed", file=sys.stderr)
+            return EXIT_USAGE
+    moderator = security.add_moderator(ctx.engine, args.email, password)
+    if args.json:
+        _print_json({"id": moderator.id, "email": moderator.email})
+    else:
+        print(f"moderator {moderator.email} added (id {moderator.id}); they sign in at /login")
+    return EXIT_OK
+
+
 def cmd_settings(ctx: Context, args) -> int:
     values = {name: getattr(ctx.settings, name) for name, _, _ in describe_settings()}
     values["database_url"] = _safe_url(ctx.settings)
@@ -658,6 +678,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = psub.add_parser("unfeature", help="take a post out of the editor's picks")
     s.add_argument("id", type=int)
     s.set_defaults(func=cmd_posts_unfeature)
+
+    moderator = sub.add_parser("moderator", help="moderator accounts")
+    msub = moderator.add_subparsers(dest="moderator_command", metavar="SUBCOMMAND", required=True)
+    s = msub.add_parser("add", help="add a moderator (the password is asked for, or read from standard input)")
+    s.add_argument("email")
+    s.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_moderator_add)
 
     for name, func, text in (
         ("serve", cmd_serve, "serve the web site on gunicorn (run `hustings worker` beside it)"),

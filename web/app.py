@@ -32,8 +32,8 @@ from aggregator import db
 from aggregator.settings import Settings
 from index.search import Searcher
 
-from . import api, pages, syndication
-from .cache import PageCache
+from . import api, community, pages, security, syndication
+from .cache import PageCache, Rendered, etag_for
 from .reads import site_version
 
 log = logging.getLogger("hustings.web")
@@ -81,7 +81,7 @@ class Out:
 ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("GET", "/", pages.front, ("page",), True),
     ("GET", "/new", pages.new, ("page",), True),
-    ("GET", "/posts/<post_id:int>", pages.post, (), True),
+    ("GET", "/posts/<post_id:int>", pages.post, ("recommended",), True),
     ("GET", "/blogs", pages.blog_directory, (), True),
     ("GET", "/blogs/<blog_id:int>", pages.blog, ("page",), True),
     ("GET", "/search", pages.search, ("q", "blog", "since", "until", "sort", "page"), True),
@@ -100,6 +100,14 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("GET", "/api/blogs", api.blogs, (), True),
     ("GET", "/api/search", api.search, ("q", "blog", "since", "until", "sort", "page"), True),
     ("GET", "/healthz", pages.healthz, (), False),
+    # The community. Pages with forms carry a CSRF placeholder filled per reader on the way out.
+    ("GET", "/moderation", community.moderation_log, ("page",), True),
+    ("GET", "/login", community.login_form, ("next",), False),
+    # POST: (method, path, handler, the rate-limit setting that applies or None, -). Each checks
+    # the form's csrf_token first, and answers with a 303 to the page to see.
+    ("POST", "/login", community.login, "login_limit", False),
+    ("POST", "/logout", community.logout, None, False),
+    ("POST", "/posts/<post_id:int>/recommend", community.recommend, "recommend_limit", False),
 ]
 
 
@@ -113,7 +121,10 @@ def make_app(settings: Settings) -> bottle.Bottle:
     app = bottle.Bottle(catchall=True)
     app.config["hustings.site"] = site
     for method, path, handler, params, cached in ROUTES:
-        app.route(path, method, _wrap(site, handler, params, cached), name=handler.__name__)
+        wrapped = _wrap_post(site, handler, params) if method == "POST" else _wrap(site, handler, params, cached)
+        app.route(path, method, wrapped, name=f"{method.lower()}_{handler.__name__}")
+    templates.globals["signed_in"] = lambda: visitor(site).moderator if bottle.request.get_cookie(
+        security.SESSION_COOKIE) else None
     app.route("/static/<name:path>", "GET", _static)
     app.add_hook("after_request", lambda: _secure(bottle.response, settings))
     app.default_error_handler = functools.partial(_error_page, site)
@@ -134,6 +145,7 @@ def _templates(settings: Settings) -> jinja2.Environment:
         site_url=settings.site_url.rstrip("/"),
         css_url="/static/style.css?v=" + hashlib.blake2b(css, digest_size=6).hexdigest(),
         window_h=settings.rank_window_h,
+        csrf_token=security.CSRF_PLACEHOLDER,  # web/app.py puts the reader's own token in its place
     )
     env.filters.update(ago=pages.ago, day=pages.day, iso=pages.iso)
     return env
@@ -162,6 +174,128 @@ def _cache_key(params: dict[str, str]) -> str:
     return bottle.request.path + "?" + urllib.parse.urlencode(sorted(params.items()))
 
 
+@dataclass
+class Visitor:
+    """Who is asking: their reader cookie, address and moderator session, if any."""
+
+    reader_cookie: str
+    new_reader: bool  # the cookie was made for this response and must be set
+    reader: str  # keyed hash of the cookie: what is stored
+    ip: str
+    session: security.Session | None
+    session_token: str | None
+
+    def csrf(self, settings: Settings) -> str:
+        if self.session is not None:
+            return self.session.csrf_token
+        return security.reader_csrf(settings, self.reader_cookie)
+
+    @property
+    def moderator(self) -> security.Moderator | None:
+        return self.session.moderator if self.session else None
+
+
+def visitor(site: Site) -> Visitor:
+    environ = bottle.request.environ
+    found = environ.get("hustings.visitor")
+    if found is None:
+        cookie = bottle.request.get_cookie(security.READER_COOKIE)
+        new = not security.valid_reader_token(cookie)
+        if new:
+            cookie = security.new_reader_token()
+        token = bottle.request.get_cookie(security.SESSION_COOKIE)
+        session = security.load_session(site.engine, token) if token else None
+        found = Visitor(cookie, new, security.reader_id(site.settings, cookie),
+                        security.client_ip(environ, site.settings), session, token if session else None)
+        environ["hustings.visitor"] = found
+    return found
+
+
+def _https() -> bool:
+    return bottle.request.urlparts.scheme == "https"
+
+
+def set_reader_cookie(site: Site, v: Visitor) -> None:
+    if v.new_reader:
+        bottle.response.set_cookie(security.READER_COOKIE, v.reader_cookie, max_age=365 * 86400, path="/",
+                                   httponly=True, samesite="lax", secure=_https())
+
+
+def set_session_cookie(token: str | None) -> None:
+    if token is None:
+        bottle.response.delete_cookie(security.SESSION_COOKIE, path="/", httponly=True, samesite="lax",
+                                      secure=_https())
+    else:
+        bottle.response.set_cookie(security.SESSION_COOKIE, token, max_age=security.SESSION_DAYS * 86400,
+                                   path="/", httponly=True, samesite="lax", secure=_https())
+
+
+def form_params() -> dict[str, list[str]]:
+    """The urlencoded form body, decoded as UTF-8 (strictly: 400 otherwise); each name's values."""
+    kind = (bottle.request.content_type or "").split(";")[0].strip().lower()
+    if kind not in ("application/x-www-form-urlencoded", ""):
+        raise BadRequest("send the form as application/x-www-form-urlencoded")
+    raw = bottle.request.body.read(bottle.BaseRequest.MEMFILE_MAX + 1)
+    if len(raw) > bottle.BaseRequest.MEMFILE_MAX:
+        raise bottle.HTTPError(413, "the form is too large")
+    try:
+        pairs = urllib.parse.parse_qsl(raw.decode("ascii"), keep_blank_values=True, encoding="utf-8",
+                                       errors="strict", max_num_fields=500)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("the form could not be read as UTF-8") from None
+    out: dict[str, list[str]] = {}
+    for key, value in pairs:
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def check_rate(site: Site, what: str, limit: str, who: str) -> None:
+    """429 with Retry-After when `who` has used up `what` (unless rate_limits is off)."""
+    if not site.settings.rate_limits:
+        return
+    wait = security.hit(site.engine, f"{what}:{who}", limit)
+    if wait:
+        raise bottle.HTTPError(429, f"too many attempts from here; try again in {wait} seconds",
+                               **{"Retry-After": str(wait)})
+
+
+def _wrap_post(site: Site, handler: Callable, limit: str | None) -> Callable:
+    def route(**url_args):
+        if any(isinstance(v, int) and abs(v) > MAX_ID for v in url_args.values()):
+            raise bottle.HTTPError(404, "there is no such page")
+        form = form_params()
+        v = visitor(site)
+        given = (form.get("csrf_token") or [""])[0]
+        if v.new_reader or not security.same_token(given, v.csrf(site.settings)):
+            # No cookie (a new reader, or cookies off) or a token from another page or site.
+            set_reader_cookie(site, v)
+            raise bottle.HTTPError(403, "this form has expired or did not come from this site's page: go back, "
+                                        "reload the page and send it again (this site needs cookies for forms)")
+        if limit is not None:
+            check_rate(site, handler.__name__, getattr(site.settings, limit), v.ip)
+        res = handler(site, v, form, **url_args)
+        bottle.response.set_header("Cache-Control", "no-store")
+        if isinstance(res, str):  # a URL: POST, then redirect (303) to the page to see
+            bottle.response.status = 303
+            bottle.response.set_header("Location", res)
+            return b""
+        bottle.response.status = res.status
+        bottle.response.content_type = res.content_type
+        return _personal(site, v, res.body)
+
+    route.__name__ = handler.__name__
+    return route
+
+
+def _personal(site: Site, v: Visitor, body: bytes) -> bytes:
+    """The reader's CSRF token in place of the cached page's placeholder; their cookie set."""
+    placeholder = security.CSRF_PLACEHOLDER.encode()
+    if placeholder in body:
+        body = body.replace(placeholder, v.csrf(site.settings).encode())
+        set_reader_cookie(site, v)
+    return body
+
+
 def _wrap(site: Site, handler: Callable, names: tuple[str, ...], cached: bool) -> Callable:
     def route(**url_args):
         if any(isinstance(v, int) and abs(v) > MAX_ID for v in url_args.values()):
@@ -169,12 +303,16 @@ def _wrap(site: Site, handler: Callable, names: tuple[str, ...], cached: bool) -
             raise bottle.HTTPError(404, "there is no such page")
         params = query_params(names)
         key = _cache_key(params)
-        entry = site.cache.get(key) if cached else None
+        # A signed-in moderator's pages are made for them and never stored.
+        personal = bottle.request.get_cookie(security.SESSION_COOKIE) is not None and visitor(site).session is not None
+        shared = cached and not personal
+        public = shared
+        entry = site.cache.get(key) if shared else None
         if entry is None:
             # The site's version before anything is read: a change made while this renders
             # is not stored as included, so the next version check renders the page again.
-            version = site.cache.version() if cached else 0
-            seen_at = site.cache.changed_at if cached else 0.0
+            version = site.cache.version() if shared else 0
+            seen_at = site.cache.changed_at if shared else 0.0
             out = handler(site, params, **url_args)
             lm = out.last_modified.timestamp() if out.last_modified else 0.0
             # Never older than the moment this process saw the site as it is: hiding or picking
@@ -182,20 +320,30 @@ def _wrap(site: Site, handler: Callable, names: tuple[str, ...], cached: bool) -
             # must not be told the copy from before is current. Pages without a date of their
             # own (about, search) get one this way too.
             lm = max(lm, seen_at)
-            entry = site.cache.put(key, out.status, out.body, out.content_type, lm, version)
+            if shared:
+                entry = site.cache.put(key, out.status, out.body, out.content_type, lm, version)
+            else:
+                entry = Rendered(out.status, out.body, out.content_type, etag_for(out.body), lm, 0.0, version)
         res = bottle.response
         res.status = entry.status
         res.content_type = entry.content_type
-        res.set_header("ETag", entry.etag)
+        body, etag = entry.body, entry.etag
+        if security.CSRF_PLACEHOLDER.encode() in body:
+            # A page with a form: the cached body with this reader's token; its ETag differs per reader.
+            v = visitor(site)
+            body = _personal(site, v, body)
+            etag = etag[:-1] + "-" + security.keyed(site.settings, "etag", v.csrf(site.settings))[:8] + '"'
+            public = False  # not for shared caches
+        res.set_header("ETag", etag)
         if entry.last_modified:
             res.set_header("Last-Modified", format_datetime(
                 datetime.fromtimestamp(int(entry.last_modified), timezone.utc), usegmt=True))
         # Readers always revalidate (cheap: a 304), so a change shows at once.
-        res.set_header("Cache-Control", "no-cache" if cached else "no-store")
-        if _not_modified(entry.etag, entry.last_modified):
+        res.set_header("Cache-Control", "no-cache" if public else ("private, no-cache" if cached else "no-store"))
+        if _not_modified(etag, entry.last_modified):
             res.status = 304
             return b""
-        return entry.body
+        return body
 
     route.__name__ = handler.__name__
     return route

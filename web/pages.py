@@ -118,7 +118,9 @@ def post_context(site: "Site", post_id: int) -> dict:
 def post(site: "Site", params: dict, post_id: int) -> "Out":
     ctx = post_context(site, post_id)
     item = ctx["item"]
-    return out(site.render("post.html", title=item["title"] or "Untitled post", **ctx),
+    recommended = params.get("recommended", "")
+    return out(site.render("post.html", title=item["title"] or "Untitled post",
+                           recommended=recommended if recommended in ("yes", "already") else "", **ctx),
                max(item["updated_at"], item["first_seen"]))
 
 

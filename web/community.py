@@ -1,0 +1,94 @@
+"""Readers' recommendations, moderators signing in and out, and the public moderation log.
+
+POST handlers take (site, visitor, form, **url args) and return either a URL to redirect
+to (POST, then 303 to a page) or an Out to show (a form again, with what was wrong).
+web/app.py has checked the CSRF token and the rate limit before they run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import bottle
+
+from aggregator import store
+from aggregator.errors import HustingsError
+
+from . import pages, reads, security
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .app import Out, Site, Visitor
+
+LOG_PER_PAGE = 50
+
+
+def _first(form: dict, name: str) -> str:
+    return (form.get(name) or [""])[0]
+
+
+# --- recommendations --------------------------------------------------------------------
+
+
+def recommend(site: "Site", v: "Visitor", form: dict, post_id: int) -> str:
+    if reads.post(site.engine, post_id) is None:
+        raise bottle.HTTPError(404, f"there is no post number {post_id} to recommend")
+    counted = store.recommend_post(site.engine, post_id, v.reader, security.ip_hash(site.settings, v.ip))
+    return f"/posts/{post_id}?recommended={'yes' if counted else 'already'}#recommend"
+
+
+# --- signing in and out ------------------------------------------------------------------------
+
+
+def _safe_next(value: str) -> str:
+    # Only a path on this site: "//evil.example" and "https://..." are not.
+    if value.startswith("/") and not value.startswith("//") and "\\" not in value and len(value) < 500:
+        return value
+    return "/moderate"
+
+
+def login_form(site: "Site", params: dict, error: str = "", status: int = 200, email: str = "") -> "Out":
+    from .app import Out
+
+    body = site.render("login.html", title="Moderators: sign in", error=error, email=email,
+                       next=_safe_next(params.get("next", "")))
+    return Out(body, status=status)
+
+
+def login(site: "Site", v: "Visitor", form: dict) -> "str | Out":
+    from .app import check_rate, set_session_cookie
+
+    email = _first(form, "email").strip()
+    password = _first(form, "password")
+    # Per address (the wrapper did) and per account, so a spread-out guesser is slowed too.
+    check_rate(site, "login-email", site.settings.login_limit, email.lower()[:320])
+    try:
+        moderator = security.authenticate(site.engine, email, password)
+    except HustingsError as exc:
+        return login_form(site, {"next": _first(form, "next")}, error=str(exc), status=401, email=email)
+    if v.session_token:
+        security.end_session(site.engine, v.session_token)  # a new session id on every sign-in
+    token, _ = security.create_session(site.engine, moderator)
+    set_session_cookie(token)
+    return _safe_next(_first(form, "next"))
+
+
+def logout(site: "Site", v: "Visitor", form: dict) -> str:
+    from .app import set_session_cookie
+
+    security.end_session(site.engine, v.session_token)
+    set_session_cookie(None)
+    return "/"
+
+
+# --- the public moderation log -------------------------------------------------------------------
+
+
+def moderation_log(site: "Site", params: dict) -> "Out":
+    page = pages.page_number(params)
+    entries = store.moderation_entries(site.engine, limit=LOG_PER_PAGE + 1, offset=(page - 1) * LOG_PER_PAGE)
+    more = len(entries) > LOG_PER_PAGE
+    if page > 1 and not entries:
+        raise bottle.HTTPError(404, "the moderation log does not go back that far")
+    return pages.out(site.render("moderation.html", title="Moderation log", entries=entries[:LOG_PER_PAGE],
+                                 page=page, more=more))
