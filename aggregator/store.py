@@ -47,18 +47,25 @@ def add_feed(
     now: datetime | None = None,
 ) -> tuple[Feed, bool]:
     """Insert a feed, due at once. Returns (feed, created); an existing URL is returned as is."""
-    now = now or utcnow()
     with writing(engine) as conn:
-        row = conn.execute(sa.select(feeds).where(feeds.c.url == url)).first()
-        if row is not None:
-            return feed_from_row(row), False
-        new_id = conn.execute(
-            sa.insert(feeds).values(
-                url=url, title=title[:500], site_url=site_url, category=category[:500], status=status,
-                kind=kind, next_check_at=now, created_at=now, updated_at=now,
-            )
-        ).inserted_primary_key[0]
-        row = conn.execute(sa.select(feeds).where(feeds.c.id == new_id)).one()
+        return add_feed_in(conn, url, title=title, site_url=site_url, category=category, status=status,
+                           kind=kind, now=now)
+
+
+def add_feed_in(conn: Connection, url: str, *, title: str = "", site_url: str = "", category: str = "",
+                status: str = "active", kind: str = "feed", now: datetime | None = None) -> tuple[Feed, bool]:
+    """add_feed in the caller's transaction (a blogger's submission adds its feed and its record together)."""
+    now = now or utcnow()
+    row = conn.execute(sa.select(feeds).where(feeds.c.url == url)).first()
+    if row is not None:
+        return feed_from_row(row), False
+    new_id = conn.execute(
+        sa.insert(feeds).values(
+            url=url, title=title[:500], site_url=site_url, category=category[:500], status=status,
+            kind=kind, next_check_at=now, created_at=now, updated_at=now,
+        )
+    ).inserted_primary_key[0]
+    row = conn.execute(sa.select(feeds).where(feeds.c.id == new_id)).one()
     return feed_from_row(row), True
 
 
@@ -184,8 +191,17 @@ def record_failure(
     next_check_at: datetime,
     status: str,
 ) -> None:
-    """The fetch failed: count it, keep the last good posts, schedule the retry."""
+    """The fetch failed: count it, keep the last good posts, schedule the retry.
+
+    A feed that becomes gone here gets a line in the public moderation log (actor
+    "system"), and its blogger a message, in this same transaction: one line per time it
+    goes, not per failed fetch. So does a feed reaching outbox.FAILING_AFTER failures in a row.
+    """
     with writing(engine) as conn:
+        before = conn.execute(sa.select(feeds.c.status, feeds.c.error_count, feeds.c.title, feeds.c.url)
+                              .where(feeds.c.id == feed.id)).first()
+        if before is not None:
+            _failure_notices(conn, feed.id, before, status, record)
         conn.execute(
             sa.update(feeds)
             .where(feeds.c.id == feed.id)
@@ -196,6 +212,18 @@ def record_failure(
             )
         )
         _insert_fetch(conn, feed.id, record)
+
+
+def _failure_notices(conn: Connection, feed_id: int, before, status: str, record: FetchRecord) -> None:
+    from . import outbox
+
+    label = before.title or before.url
+    if status == "gone" and before.status != "gone":
+        log_action(conn, "system", "feed_gone", target_type="blog", target_id=feed_id, target_label=label,
+                   reason=record.error or "the feed stopped answering")
+        outbox.feed_failing(conn, feed_id, gone=True, failures=before.error_count + 1, error=record.error)
+    elif before.error_count + 1 == outbox.FAILING_AFTER and before.status in POLLED_STATUSES:
+        outbox.feed_failing(conn, feed_id, gone=False, failures=before.error_count + 1, error=record.error)
 
 
 def _insert_fetch(conn: Connection, feed_id: int, r: FetchRecord) -> None:
@@ -219,17 +247,27 @@ def fetch_history(engine: Engine, feed_id: int, limit: int = 50) -> list[dict]:
 
 def set_feed_status(engine: Engine, feed_id: int, status: str) -> None:
     with writing(engine) as conn:
-        before = conn.execute(sa.select(feeds.c.status).where(feeds.c.id == feed_id)).scalar()
-        conn.execute(sa.update(feeds).where(feeds.c.id == feed_id).values(status=status, updated_at=utcnow()))
-        if before is not None and (before in PUBLIC_STATUSES) != (status in PUBLIC_STATUSES):
-            # Its posts appear or disappear: give each a new change number so the
-            # index sync (and the page cache) see them, in this same transaction.
-            ids = list(conn.execute(sa.select(posts.c.id).where(posts.c.feed_id == feed_id).order_by(posts.c.id)).scalars())
-            if ids:
-                first = next_counter(conn, CHANGE_COUNTER, len(ids))
-                conn.execute(sa.update(posts).where(posts.c.id == sa.bindparam("pid"))
-                             .values(change_seq=sa.bindparam("seq")),
-                             [{"pid": pid, "seq": first + i} for i, pid in enumerate(ids)])
+        set_feed_status_in(conn, feed_id, status)
+
+
+def set_feed_status_in(conn: Connection, feed_id: int, status: str, **values) -> str | None:
+    """set_feed_status in the caller's transaction (a moderator's decision, its log line and its
+    message commit together); `values` sets other columns too (next_check_at). Returns the
+    status before, or None when there is no such feed."""
+    before = conn.execute(sa.select(feeds.c.status).where(feeds.c.id == feed_id)).scalar()
+    conn.execute(sa.update(feeds).where(feeds.c.id == feed_id).values(status=status, updated_at=utcnow(), **values))
+    if before is not None and (before in PUBLIC_STATUSES) != (status in PUBLIC_STATUSES):
+        # Its posts appear or disappear: give each a new change number so the
+        # index sync (and the page cache) see them, in this same transaction.
+        ids = list(conn.execute(sa.select(posts.c.id).where(posts.c.feed_id == feed_id).order_by(posts.c.id)).scalars())
+        if ids:
+            first = next_counter(conn, CHANGE_COUNTER, len(ids))
+            conn.execute(sa.update(posts).where(posts.c.id == sa.bindparam("pid"))
+                         .values(change_seq=sa.bindparam("seq")),
+                         [{"pid": pid, "seq": first + i} for i, pid in enumerate(ids)])
+        else:
+            next_counter(conn, CHANGE_COUNTER)  # no posts yet, but the blog list changes: pages render again
+    return before
 
 
 # --- posts ---------------------------------------------------------------------
@@ -351,6 +389,8 @@ def _save(conn: Connection, feed: Feed, batch: Sequence[Post], now: datetime) ->
         seq += 1
     if rows:
         conn.execute(sa.insert(posts), rows)
+        _log_clamped_dates(conn, feed.id, [r for r in rows if r["published_claimed"] is not None
+                                           and r["published_claimed"] > now + FUTURE_SKEW], now)
 
     for existing, p, digest in updates:
         conn.execute(
@@ -363,6 +403,26 @@ def _save(conn: Connection, feed: Feed, batch: Sequence[Post], now: datetime) ->
         )
         seq += 1
     return SaveReport(new=len(inserts), updated=len(updates), unchanged=unchanged, skipped=skipped)
+
+
+def _log_clamped_dates(conn: Connection, feed_id: int, clamped: list[dict], now: datetime) -> None:
+    """One public moderation-log line (actor "system") per new post whose feed dated it in the
+    future, in the transaction that stores it. Posts of blogs the site does not show are left out
+    of the public log."""
+    if not clamped:
+        return
+    status = conn.execute(sa.select(feeds.c.status).where(feeds.c.id == feed_id)).scalar()
+    if status not in PUBLIC_STATUSES:
+        return
+    ids = {}
+    for part in _chunks([r["key"] for r in clamped]):
+        ids.update(conn.execute(sa.select(posts.c.key, posts.c.id)
+                                .where(posts.c.feed_id == feed_id, posts.c.key.in_(part))).all())
+    for r in clamped:
+        log_action(conn, "system", "date_clamped", target_type="post", target_id=ids.get(r["key"]),
+                   target_label=r["title"] or r["url"] or "untitled post",
+                   reason=f"the feed dated it {r['published_claimed']:%Y-%m-%d %H:%M} UTC, after we first saw it; "
+                          f"shown as published when first seen ({now:%Y-%m-%d %H:%M} UTC)")
 
 
 POST_FIELDS = (
@@ -405,10 +465,15 @@ def get_post(engine: Engine, post_id: int) -> dict:
 
 def _change_post(engine: Engine, post_id: int, **values) -> None:
     with writing(engine) as conn:
-        if conn.execute(sa.select(posts.c.id).where(posts.c.id == post_id)).first() is None:
-            raise NotFound(f"no post with id {post_id}")
-        values["change_seq"] = next_counter(conn, CHANGE_COUNTER)
-        conn.execute(sa.update(posts).where(posts.c.id == post_id).values(**values))
+        change_post_in(conn, post_id, **values)
+
+
+def change_post_in(conn: Connection, post_id: int, **values) -> None:
+    """Change a post with a new change number, in the caller's transaction. Raises NotFound."""
+    if conn.execute(sa.select(posts.c.id).where(posts.c.id == post_id)).first() is None:
+        raise NotFound(f"no post with id {post_id}")
+    values["change_seq"] = next_counter(conn, CHANGE_COUNTER)
+    conn.execute(sa.update(posts).where(posts.c.id == post_id).values(**values))
 
 
 def hide_post(engine: Engine, post_id: int, reason: str, now: datetime | None = None) -> None:

@@ -13,6 +13,7 @@ the reader already has them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -32,7 +33,7 @@ from aggregator import db
 from aggregator.settings import Settings
 from index.search import Searcher
 
-from . import api, community, pages, security, syndication
+from . import api, community, moderate, pages, poll_pages, security, submit, syndication
 from .cache import PageCache, Rendered, etag_for
 from .reads import site_version
 
@@ -103,11 +104,43 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     # The community. Pages with forms carry a CSRF placeholder filled per reader on the way out.
     ("GET", "/moderation", community.moderation_log, ("page",), True),
     ("GET", "/login", community.login_form, ("next",), False),
+    # Bloggers submit their blog (web/submit.py); a submission's page is the blogger's own, never cached.
+    ("GET", "/submit", submit.submit_form, (), True),
+    ("GET", "/submit/<submission_id:int>", submit.submission_status, ("token",), False),
+    # Moderators' pages (web/moderate.py): signed-in moderators only, never cached.
+    ("GET", "/moderate", moderate.moderate_dashboard, (), False),
+    ("GET", "/moderate/queue", moderate.moderate_queue, (), False),
+    ("GET", "/moderate/blogs", moderate.moderate_blogs, (), False),
+    ("GET", "/moderate/blogs/<blog_id:int>", moderate.blog_health, (), False),
+    ("GET", "/moderate/posts", moderate.moderate_posts, (), False),
+    # Reader polls (web/poll_pages.py). Only the list is cached: a poll, its results, the CSV and the
+    # API depend on whether this reader has voted (and who sees results), so they are never stored.
+    ("GET", "/polls", poll_pages.polls_index, (), True),
+    ("GET", "/polls/<poll_id:int>", poll_pages.poll_page, (), False),
+    ("GET", "/polls/<poll_id:int>/results", poll_pages.poll_results, (), False),
+    ("GET", "/polls/<poll_id:int>/results.csv", poll_pages.poll_results_csv, (), False),
+    ("GET", "/api/polls", poll_pages.api_polls, (), False),
+    ("GET", "/api/polls/<poll_id:int>", poll_pages.api_poll, (), False),
+    ("GET", "/moderate/polls/new", poll_pages.poll_new_form, (), False),
     # POST: (method, path, handler, the rate-limit setting that applies or None, -). Each checks
     # the form's csrf_token first, and answers with a 303 to the page to see.
     ("POST", "/login", community.login, "login_limit", False),
     ("POST", "/logout", community.logout, None, False),
     ("POST", "/posts/<post_id:int>/recommend", community.recommend, "recommend_limit", False),
+    ("POST", "/submit", submit.submit, "submit_limit", False),
+    ("POST", "/submit/<submission_id:int>/verify", submit.verify, "submit_limit", False),
+    ("POST", "/moderate/submissions/<submission_id:int>/approve", moderate.approve, None, False),
+    ("POST", "/moderate/submissions/<submission_id:int>/reject", moderate.reject, None, False),
+    ("POST", "/moderate/blogs/<blog_id:int>/pause", moderate.pause_blog, None, False),
+    ("POST", "/moderate/blogs/<blog_id:int>/resume", moderate.resume_blog, None, False),
+    ("POST", "/moderate/blogs/<blog_id:int>/remove", moderate.remove_blog, None, False),
+    ("POST", "/moderate/posts/<post_id:int>/feature", moderate.feature_post, None, False),
+    ("POST", "/moderate/posts/<post_id:int>/unfeature", moderate.unfeature_post, None, False),
+    ("POST", "/moderate/posts/<post_id:int>/hide", moderate.hide_post, None, False),
+    ("POST", "/moderate/posts/<post_id:int>/unhide", moderate.unhide_post, None, False),
+    ("POST", "/polls/<poll_id:int>/vote", poll_pages.poll_vote, "vote_limit", False),
+    ("POST", "/moderate/polls/new", poll_pages.poll_create, None, False),
+    ("POST", "/moderate/polls/<poll_id:int>/close", poll_pages.poll_close, None, False),
 ]
 
 
@@ -296,6 +329,24 @@ def _personal(site: Site, v: Visitor, body: bytes) -> bytes:
     return body
 
 
+def _render(site: Site, handler: Callable, params: dict, url_args: dict, key: str, shared: bool) -> Rendered:
+    """Run the handler; store the page when it is for everyone."""
+    # The site's version before anything is read: a change made while this renders
+    # is not stored as included, so the next version check renders the page again.
+    version = site.cache.version() if shared else 0
+    seen_at = site.cache.changed_at if shared else 0.0
+    out = handler(site, params, **url_args)
+    lm = out.last_modified.timestamp() if out.last_modified else 0.0
+    # Never older than the moment this process saw the site as it is: hiding or picking
+    # a post changes pages without a newer post, and a reader asking If-Modified-Since
+    # must not be told the copy from before is current. Pages without a date of their
+    # own (about, search) get one this way too.
+    lm = max(lm, seen_at)
+    if shared:
+        return site.cache.put(key, out.status, out.body, out.content_type, lm, version)
+    return Rendered(out.status, out.body, out.content_type, etag_for(out.body), lm, 0.0, version)
+
+
 def _wrap(site: Site, handler: Callable, names: tuple[str, ...], cached: bool) -> Callable:
     def route(**url_args):
         if any(isinstance(v, int) and abs(v) > MAX_ID for v in url_args.values()):
@@ -309,21 +360,10 @@ def _wrap(site: Site, handler: Callable, names: tuple[str, ...], cached: bool) -
         public = shared
         entry = site.cache.get(key) if shared else None
         if entry is None:
-            # The site's version before anything is read: a change made while this renders
-            # is not stored as included, so the next version check renders the page again.
-            version = site.cache.version() if shared else 0
-            seen_at = site.cache.changed_at if shared else 0.0
-            out = handler(site, params, **url_args)
-            lm = out.last_modified.timestamp() if out.last_modified else 0.0
-            # Never older than the moment this process saw the site as it is: hiding or picking
-            # a post changes pages without a newer post, and a reader asking If-Modified-Since
-            # must not be told the copy from before is current. Pages without a date of their
-            # own (about, search) get one this way too.
-            lm = max(lm, seen_at)
-            if shared:
-                entry = site.cache.put(key, out.status, out.body, out.content_type, lm, version)
-            else:
-                entry = Rendered(out.status, out.body, out.content_type, etag_for(out.body), lm, 0.0, version)
+            # One render per page at a time: threads asking meanwhile wait and serve it (web/cache.py).
+            with site.cache.rendering(key) if shared else contextlib.nullcontext() as entry:
+                if entry is None:
+                    entry = _render(site, handler, params, url_args, key, shared)
         res = bottle.response
         res.status = entry.status
         res.content_type = entry.content_type
@@ -426,8 +466,12 @@ def _error_page(site: Site, error: bottle.HTTPError) -> bytes:
         return json.dumps({"error": {"status": status, "message": message or ERROR_TITLES.get(status, "error")}}).encode()
     res.content_type = "text/html; charset=utf-8"
     try:
-        return site.render("error.html", status=status, title=ERROR_TITLES.get(status, f"Error {status}"),
+        body = site.render("error.html", status=status, title=ERROR_TITLES.get(status, f"Error {status}"),
                            message=message, path=bottle.request.path)
+        placeholder = security.CSRF_PLACEHOLDER.encode()
+        if placeholder in body:  # a signed-in moderator's "Sign out" form: their own token
+            body = body.replace(placeholder, visitor(site).csrf(site.settings).encode())
+        return body
     except Exception:  # the error page itself must never fail
         log.exception("rendering the error page failed")
         return f"<!doctype html><title>Error {status}</title><p>Error {status}.</p>".encode()

@@ -8,6 +8,12 @@ burst of requests costs one small query a second, not one each.
 
 Each process keeps its own cache (gunicorn workers share nothing); entries are
 bounded in number, least recently used dropped first.
+
+A page missing from the cache is rendered once per process at a time (``rendering``):
+the other threads asking for it meanwhile wait for that render and serve its result.
+Without this, every thread of a threaded server (waitress has 8) rendered the front page
+at once when its entry expired, each slowed by the others through the GIL: readers
+waited about half a second once a minute (docs/performance.md, Web).
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 VERSION_CHECK_S = 1.0
 
@@ -46,6 +53,7 @@ class PageCache:
         self._clock = clock
         self._entries: OrderedDict[str, Rendered] = OrderedDict()
         self._lock = threading.Lock()
+        self._renders: dict[str, list] = {}  # key -> [lock held while it renders, threads using it]
         self._version = -1
         self._version_read_at = float("-inf")
         # Wall-clock time this process first saw the site's current version: no page rendered
@@ -65,21 +73,45 @@ class PageCache:
         return self._version
 
     def get(self, key: str) -> Rendered | None:
+        return self._lookup(key, count=True)
+
+    def _lookup(self, key: str, count: bool) -> Rendered | None:
         if self.max_age_s <= 0:
             return None
         version = self.version()
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
-                self.misses += 1
-                return None
-            if entry.version != version or self._clock() - entry.made_at >= self.max_age_s:
+            if entry is not None and (entry.version != version or self._clock() - entry.made_at >= self.max_age_s):
                 del self._entries[key]
-                self.misses += 1
+                entry = None
+            if entry is None:
+                self.misses += count
                 return None
             self._entries.move_to_end(key)
-            self.hits += 1
+            self.hits += count
             return entry
+
+    @contextmanager
+    def rendering(self, key: str) -> Iterator[Rendered | None]:
+        """Hold while rendering `key` after a miss: one thread renders, the others wait here.
+
+        Yields the entry another thread stored while this one waited (serve it), or None
+        (render the page and ``put`` it before leaving).
+        """
+        if self.max_age_s <= 0:  # nothing is stored, so there is nothing to wait for
+            yield None
+            return
+        with self._lock:
+            slot = self._renders.setdefault(key, [threading.Lock(), 0])
+            slot[1] += 1
+        try:
+            with slot[0]:
+                yield self._lookup(key, count=False)
+        finally:
+            with self._lock:
+                slot[1] -= 1
+                if not slot[1]:
+                    del self._renders[key]
 
     def put(self, key: str, status: int, body: bytes, content_type: str, last_modified: float,
             version: int | None = None) -> Rendered:

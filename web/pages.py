@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import bottle
 
+from aggregator import submissions
 from index.search import QueryError
 
 from . import ranking, reads
@@ -74,9 +75,13 @@ def front(site: "Site", params: dict) -> "Out":
         raise bottle.HTTPError(404, f"the front page has {pages} page{'s' if pages != 1 else ''}; "
                                     f"older posts are on the newest-first list")
     picks = reads.editors_picks(site.engine) if page == 1 else []
-    return out(site.render("front.html", items=items, picks=picks, page=page, pages=pages,
+    from . import poll_store  # the "Reader polls" box: open polls, nothing reader-specific
+
+    polls = poll_store.open_polls(site.engine, limit=5) if page == 1 else []
+    changed = [t for t in (reads.latest_change(site.engine), poll_store.polls_changed_at(site.engine)) if t]
+    return out(site.render("front.html", items=items, picks=picks, polls=polls, page=page, pages=pages,
                            feeds=_feeds("/feed"), title=""),
-               reads.latest_change(site.engine))
+               max(changed) if changed else None)
 
 
 def new(site: "Site", params: dict) -> "Out":
@@ -146,7 +151,8 @@ def blog(site: "Site", params: dict, blog_id: int) -> "Out":
         raise bottle.HTTPError(404, f"{b.name} has no posts that far back")
     history = reads.fetch_summary(site.engine, blog_id) if page == 1 else []
     return out(site.render("blog.html", blog=b, items=items, page=page, more=more, history=history,
-                           feeds=_feeds(f"/blogs/{blog_id}"), title=b.name),
+                           feeds=_feeds(f"/blogs/{blog_id}"), title=b.name,
+                           verified=submissions.verified_at(site.engine, blog_id)),
                reads.latest_change(site.engine, blog_id))
 
 
