@@ -81,6 +81,9 @@ def build(engine: Engine, settings: Settings, scheduler: BaseScheduler | None = 
     scheduler.add_job(crawls.run_due, "interval", id="crawl", seconds=settings.dispatch_every_s,
                       args=(engine, settings, after_dispatch), next_run_time=utcnow(), **common)
     scheduler.add_job(prune_history, "interval", id="prune_history", hours=24, args=(engine,), **common)
+    # Closed polls' address salts are deleted within five minutes of closing.
+    scheduler.add_job(store.expire_poll_salts, "interval", id="expire_poll_salts", minutes=5, args=(engine,),
+                      **common)
     return scheduler
 
 

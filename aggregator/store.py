@@ -697,3 +697,15 @@ def _insert(engine: Engine):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert
+
+
+def expire_poll_salts(engine: Engine, now: datetime | None = None) -> int:
+    """Delete the per-poll address salt of every poll whose closing time has come, so the
+    stored voter hashes can no longer be tied to an address (the methodology box's promise).
+    The worker runs this every few minutes; pages also call it. Returns how many."""
+    from .db import polls
+
+    now = now or utcnow()
+    with writing(engine) as conn:
+        return conn.execute(sa.update(polls).where(polls.c.ip_salt != "", polls.c.closes_at.is_not(None),
+                                                   polls.c.closes_at <= now).values(ip_salt="")).rowcount

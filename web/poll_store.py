@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from aggregator import store
 from aggregator.db import (ballot_choices, ballot_rejections, ballots, next_counter, poll_options, polls,
                            reading, utcnow, writing)
 from aggregator.errors import HustingsError, NotFound
@@ -236,10 +237,7 @@ def close_poll(engine: Engine, poll_id: int, *, by: str, now: datetime | None = 
 
 def expire_salts(engine: Engine, now: datetime | None = None) -> int:
     """Delete the IP salt of every poll whose closing time has come. Returns how many."""
-    now = now or utcnow()
-    with writing(engine) as conn:
-        return conn.execute(sa.update(polls).where(polls.c.ip_salt != "", polls.c.closes_at.is_not(None),
-                                                   polls.c.closes_at <= now).values(ip_salt="")).rowcount
+    return store.expire_poll_salts(engine, now)
 
 
 # --- reading polls -----------------------------------------------------------------------------------------
