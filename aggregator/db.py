@@ -137,7 +137,7 @@ posts = sa.Table(
     sa.Column("featured_at", UTCDateTime, nullable=True, index=True),
     sa.Column("featured_by", sa.String(320), nullable=False, server_default=""),
     # Readers' recommendations, counted here in the transaction that records each one.
-    sa.Column("recommendations", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("recommendations", sa.Integer, nullable=False, server_default="0", index=True),  # max() for ranking
     # Full text taken from the post's page (migration 0003): when it was last tried, and
     # why it failed ('' when it worked). content_hash stays the feed's version's, so a
     # refetch of the same summary leaves the full text alone.
