@@ -1371,3 +1371,33 @@ def test_smoke_over_a_real_socket(site):
         thread.join(10)
     assert not thread.is_alive()
     assert not errors
+
+
+def test_many_readers_asking_for_an_expired_page_cause_one_render():
+    # One thread renders; the others wait for its page instead of rendering it too (they
+    # would slow each other down through the GIL: waitress p99 773 -> 71 ms in bench/web.py).
+    import threading
+    import time as _time
+
+    from web.cache import PageCache
+
+    cache = PageCache(lambda: 1, max_age_s=60)
+    renders = []
+    start = threading.Barrier(16)
+    results = []
+
+    def reader():
+        start.wait()
+        with cache.rendering("/") as entry:
+            if entry is None:
+                renders.append(1)
+                _time.sleep(0.2)  # a slow render, so the others arrive while it runs
+                entry = cache.put("/", 200, b"page", "text/html", 0.0, 1)
+        results.append(entry.body)
+
+    threads = [threading.Thread(target=reader) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(renders) == 1 and results == [b"page"] * 16
