@@ -98,9 +98,14 @@ def list_feeds(engine: Engine) -> list[dict]:
 
 
 def feeds_due(engine: Engine, now: datetime, limit: int | None = None) -> list[Feed]:
+    return _due(engine, "feed", now, limit)
+
+
+def _due(engine: Engine, kind: str, now: datetime, limit: int | None) -> list[Feed]:
+    """Polled feeds of this kind whose next check has come, the longest-waiting first."""
     query = (
         sa.select(feeds)
-        .where(feeds.c.status.in_(POLLED_STATUSES), feeds.c.kind == "feed")
+        .where(feeds.c.status.in_(POLLED_STATUSES), feeds.c.kind == kind)
         .where(sa.or_(feeds.c.next_check_at.is_(None), feeds.c.next_check_at <= now))
         .order_by(feeds.c.next_check_at, feeds.c.id)
     )
@@ -433,7 +438,8 @@ POST_FIELDS = (
 )
 
 
-def _post_dict(row) -> dict:
+def post_dict(row) -> dict:
+    """A post row as a dict, its tags decoded from JSON."""
     d = dict(row._mapping)
     d["tags"] = json.loads(d.get("tags") or "[]")
     return d
@@ -452,7 +458,7 @@ def list_posts(
         query = query.where(posts.c.hidden == sa.false())
     query = query.order_by(posts.c.first_seen.desc(), posts.c.id.desc()).limit(limit)
     with reading(engine) as conn:
-        return [_post_dict(r) for r in conn.execute(query)]
+        return [post_dict(r) for r in conn.execute(query)]
 
 
 def get_post(engine: Engine, post_id: int) -> dict:
@@ -460,7 +466,7 @@ def get_post(engine: Engine, post_id: int) -> dict:
         row = conn.execute(sa.select(*POST_FIELDS, posts.c.deleted).where(posts.c.id == post_id)).first()
     if row is None:
         raise NotFound(f"no post with id {post_id}")
-    return _post_dict(row)
+    return post_dict(row)
 
 
 def _change_post(engine: Engine, post_id: int, **values) -> None:
@@ -496,16 +502,7 @@ def delete_post(engine: Engine, post_id: int, now: datetime | None = None) -> No
 
 def crawls_due(engine: Engine, now: datetime, limit: int | None = None) -> list[Feed]:
     """Blogs without a usable feed (kind 'crawl') whose next crawl is due."""
-    query = (
-        sa.select(feeds)
-        .where(feeds.c.status.in_(POLLED_STATUSES), feeds.c.kind == "crawl")
-        .where(sa.or_(feeds.c.next_check_at.is_(None), feeds.c.next_check_at <= now))
-        .order_by(feeds.c.next_check_at, feeds.c.id)
-    )
-    if limit:
-        query = query.limit(limit)
-    with reading(engine) as conn:
-        return [feed_from_row(r) for r in conn.execute(query)]
+    return _due(engine, "crawl", now, limit)
 
 
 def set_feed_options(engine: Engine, feed_id: int, **values) -> Feed:
@@ -678,7 +675,7 @@ def recommend_post(engine: Engine, post_id: int, reader: str, ip_hash: str, now:
     concurrent clicks from one reader count once.
     """
     with writing(engine) as conn:
-        stmt = _insert(engine)(recommendations).values(post_id=post_id, reader=reader, ip_hash=ip_hash,
+        stmt = insert_for(engine)(recommendations).values(post_id=post_id, reader=reader, ip_hash=ip_hash,
                                                         created_at=now or utcnow())
         inserted = conn.execute(stmt.on_conflict_do_nothing(index_elements=["post_id", "reader"])
                                 .returning(recommendations.c.id)).first()
@@ -690,7 +687,7 @@ def recommend_post(engine: Engine, post_id: int, reader: str, ip_hash: str, now:
     return True
 
 
-def _insert(engine: Engine):
+def insert_for(engine: Engine):
     """INSERT with ON CONFLICT for the dialect in use (both support RETURNING)."""
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert

@@ -8,15 +8,12 @@ page shows them. Errors are JSON too: {"error": {"status": ..., "message": ...}}
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 import bottle
 
 from . import pages, ranking, reads
 from .pages import iso, page_number
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .app import Site
+from .request import Site
 
 
 def _out(data, last_modified=None):

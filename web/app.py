@@ -6,7 +6,7 @@ database and opens Whoosh searchers; it never writes the index.
 
 Every response gets the security headers (CSP without inline script,
 ``frame-ancestors 'none'`` and the rest), including errors and static files, which
-Bottle builds through other paths (see ``_secure``). Logged-out GET pages come from
+Bottle builds through other paths (see ``web.request.secure``). Logged-out GET pages come from
 the rendered cache (web/cache.py) with an ETag and Last-Modified, and answer 304 when
 the reader already has them.
 """
@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import urllib.parse
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -27,7 +26,6 @@ from typing import Callable
 
 import bottle
 import jinja2
-from sqlalchemy.engine import Engine
 
 from aggregator import db
 from aggregator.settings import Settings
@@ -36,6 +34,7 @@ from index.search import Searcher
 from . import api, community, moderate, pages, poll_pages, security, submit, syndication
 from .cache import PageCache, Rendered, etag_for
 from .reads import site_version
+from .request import Site, Visitor, check_rate, form_params, query_params, secure, set_reader_cookie, visitor
 
 log = logging.getLogger("hustings.web")
 
@@ -45,35 +44,6 @@ TEMPLATES = HERE / "templates"
 
 
 MAX_ID = 2**63 - 1  # the largest id a database column holds
-
-
-class BadRequest(bottle.HTTPError):
-    def __init__(self, message: str):
-        super().__init__(400, message)
-
-
-@dataclass
-class Site:
-    """What every handler needs, built once per process by make_app."""
-
-    settings: Settings
-    engine: Engine
-    searcher: Searcher
-    templates: jinja2.Environment
-    cache: PageCache
-
-    def render(self, template: str, **context) -> bytes:
-        return self.templates.get_template(template).render(**context).encode("utf-8")
-
-
-@dataclass(frozen=True)
-class Out:
-    """What a handler returns: the body, its type and when its content last changed."""
-
-    body: bytes
-    content_type: str = "text/html; charset=utf-8"
-    last_modified: datetime | None = None
-    status: int = 200
 
 
 # --- the routes -------------------------------------------------------------------
@@ -159,7 +129,7 @@ def make_app(settings: Settings) -> bottle.Bottle:
     templates.globals["signed_in"] = lambda: visitor(site).moderator if bottle.request.get_cookie(
         security.SESSION_COOKIE) else None
     app.route("/static/<name:path>", "GET", _static)
-    app.add_hook("after_request", lambda: _secure(bottle.response, settings))
+    app.add_hook("after_request", lambda: secure(bottle.response, settings))
     app.default_error_handler = functools.partial(_error_page, site)
     return app
 
@@ -187,109 +157,10 @@ def _templates(settings: Settings) -> jinja2.Environment:
 # --- request handling ----------------------------------------------------------------
 
 
-def query_params(names: tuple[str, ...]) -> dict[str, str]:
-    """The named query parameters, decoded as UTF-8; 400 for bytes that are not UTF-8."""
-    raw = bottle.request.environ.get("QUERY_STRING", "")
-    try:
-        pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="strict")
-    except UnicodeDecodeError:
-        raise BadRequest("the address has characters that are not valid UTF-8") from None
-    out: dict[str, str] = {}
-    for key, value in pairs:
-        if key in names and key not in out:  # the first of a repeated parameter wins
-            out[key] = value
-    return out
-
-
 def _cache_key(params: dict[str, str]) -> str:
     # Only the parameters the route reads, in a fixed order: ?utm_x=1 or ?page=1&x=2
     # cannot make a cache miss of their own.
     return bottle.request.path + "?" + urllib.parse.urlencode(sorted(params.items()))
-
-
-@dataclass
-class Visitor:
-    """Who is asking: their reader cookie, address and moderator session, if any."""
-
-    reader_cookie: str
-    new_reader: bool  # the cookie was made for this response and must be set
-    reader: str  # keyed hash of the cookie: what is stored
-    ip: str
-    session: security.Session | None
-    session_token: str | None
-
-    def csrf(self, settings: Settings) -> str:
-        if self.session is not None:
-            return self.session.csrf_token
-        return security.reader_csrf(settings, self.reader_cookie)
-
-    @property
-    def moderator(self) -> security.Moderator | None:
-        return self.session.moderator if self.session else None
-
-
-def visitor(site: Site) -> Visitor:
-    environ = bottle.request.environ
-    found = environ.get("hustings.visitor")
-    if found is None:
-        cookie = bottle.request.get_cookie(security.READER_COOKIE)
-        new = not security.valid_reader_token(cookie)
-        if new:
-            cookie = security.new_reader_token()
-        token = bottle.request.get_cookie(security.SESSION_COOKIE)
-        session = security.load_session(site.engine, token) if token else None
-        found = Visitor(cookie, new, security.reader_id(site.settings, cookie),
-                        security.client_ip(environ, site.settings), session, token if session else None)
-        environ["hustings.visitor"] = found
-    return found
-
-
-def _https() -> bool:
-    return bottle.request.urlparts.scheme == "https"
-
-
-def set_reader_cookie(site: Site, v: Visitor) -> None:
-    if v.new_reader:
-        bottle.response.set_cookie(security.READER_COOKIE, v.reader_cookie, max_age=365 * 86400, path="/",
-                                   httponly=True, samesite="lax", secure=_https())
-
-
-def set_session_cookie(token: str | None) -> None:
-    if token is None:
-        bottle.response.delete_cookie(security.SESSION_COOKIE, path="/", httponly=True, samesite="lax",
-                                      secure=_https())
-    else:
-        bottle.response.set_cookie(security.SESSION_COOKIE, token, max_age=security.SESSION_DAYS * 86400,
-                                   path="/", httponly=True, samesite="lax", secure=_https())
-
-
-def form_params() -> dict[str, list[str]]:
-    """The urlencoded form body, decoded as UTF-8 (strictly: 400 otherwise); each name's values."""
-    kind = (bottle.request.content_type or "").split(";")[0].strip().lower()
-    if kind not in ("application/x-www-form-urlencoded", ""):
-        raise BadRequest("send the form as application/x-www-form-urlencoded")
-    raw = bottle.request.body.read(bottle.BaseRequest.MEMFILE_MAX + 1)
-    if len(raw) > bottle.BaseRequest.MEMFILE_MAX:
-        raise bottle.HTTPError(413, "the form is too large")
-    try:
-        pairs = urllib.parse.parse_qsl(raw.decode("ascii"), keep_blank_values=True, encoding="utf-8",
-                                       errors="strict", max_num_fields=500)
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest("the form could not be read as UTF-8") from None
-    out: dict[str, list[str]] = {}
-    for key, value in pairs:
-        out.setdefault(key, []).append(value)
-    return out
-
-
-def check_rate(site: Site, what: str, limit: str, who: str) -> None:
-    """429 with Retry-After when `who` has used up `what` (unless rate_limits is off)."""
-    if not site.settings.rate_limits:
-        return
-    wait = security.hit(site.engine, f"{what}:{who}", limit)
-    if wait:
-        raise bottle.HTTPError(429, f"too many attempts from here; try again in {wait} seconds",
-                               **{"Retry-After": str(wait)})
 
 
 def _wrap_post(site: Site, handler: Callable, limit: str | None) -> Callable:
@@ -409,42 +280,10 @@ def _not_modified(etag: str, last_modified: float) -> bool:
 def _static(name: str):
     res = bottle.static_file(name, root=str(STATIC))
     # static_file builds its own response, which replaces the headers the hook set.
-    _secure(res, None)
+    secure(res, None)
     if res.status_code == 200:
         res.set_header("Cache-Control", "public, max-age=31536000, immutable")  # URLs carry a hash
     return res
-
-
-def _csp(settings: Settings | None) -> str:
-    frames = " ".join(f"https://{h}" for h in (settings.iframe_hosts if settings else ())) or "'none'"
-    return "; ".join([
-        "default-src 'none'",
-        "style-src 'self'",
-        # Post pages show the blog's own images from the blog's server; nothing else
-        # of ours comes from another host.
-        "img-src 'self' https: http: data:",
-        f"frame-src {frames}",
-        "form-action 'self'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    ])
-
-
-_CSP_CACHE: dict[int, str] = {}
-
-
-def _secure(res, settings: Settings | None) -> None:
-    """The headers every response carries. Called from three places because Bottle
-    replaces the response headers for static files and for errors."""
-    key = id(settings)
-    if key not in _CSP_CACHE:
-        _CSP_CACHE[key] = _csp(settings)
-    res.set_header("Content-Security-Policy", _CSP_CACHE[key])
-    res.set_header("X-Content-Type-Options", "nosniff")
-    res.set_header("Referrer-Policy", "strict-origin-when-cross-origin")
-    res.set_header("X-Frame-Options", "DENY")
-    res.set_header("Cross-Origin-Opener-Policy", "same-origin")
-    res.set_header("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
 
 
 ERROR_TITLES = {400: "That request could not be read", 404: "Page not found", 405: "Method not allowed",
@@ -453,7 +292,7 @@ ERROR_TITLES = {400: "That request could not be read", 404: "Page not found", 40
 
 def _error_page(site: Site, error: bottle.HTTPError) -> bytes:
     res = bottle.response
-    _secure(res, site.settings)
+    secure(res, site.settings)
     res.set_header("Cache-Control", "no-store")
     status = error.status_code
     message = error.body if isinstance(error.body, str) and status < 500 else ""

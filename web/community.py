@@ -7,8 +7,6 @@ web/app.py has checked the CSRF token and the rate limit before they run.
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING
 
 import bottle
 
@@ -16,9 +14,7 @@ from aggregator import store
 from aggregator.errors import HustingsError
 
 from . import pages, reads, security
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .app import Out, Site, Visitor
+from .request import Out, Site, Visitor, check_rate, set_session_cookie
 
 LOG_PER_PAGE = 50
 
@@ -48,16 +44,12 @@ def _safe_next(value: str) -> str:
 
 
 def login_form(site: "Site", params: dict, error: str = "", status: int = 200, email: str = "") -> "Out":
-    from .app import Out
-
     body = site.render("login.html", title="Moderators: sign in", error=error, email=email,
                        next=_safe_next(params.get("next", "")))
     return Out(body, status=status)
 
 
 def login(site: "Site", v: "Visitor", form: dict) -> "str | Out":
-    from .app import check_rate, set_session_cookie
-
     email = _first(form, "email").strip()
     password = _first(form, "password")
     # Per address (the wrapper did) and per account, so a spread-out guesser is slowed too.
@@ -74,8 +66,6 @@ def login(site: "Site", v: "Visitor", form: dict) -> "str | Out":
 
 
 def logout(site: "Site", v: "Visitor", form: dict) -> str:
-    from .app import set_session_cookie
-
     security.end_session(site.engine, v.session_token)
     set_session_cookie(None)
     return "/"

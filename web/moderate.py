@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import urllib.parse
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
 
 import bottle
 import markupsafe
@@ -27,10 +25,7 @@ import markupsafe
 from aggregator import moderation, outbox, store, submissions
 from aggregator.errors import HustingsError, NotFound
 
-from . import security
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .app import Out, Site, Visitor
+from .request import Out, Site, Visitor, require_moderator
 
 CHART_DAYS = 14
 
@@ -40,29 +35,7 @@ def _first(form: dict, name: str) -> str:
 
 
 def _render(site: "Site", template: str, status: int = 200, **context) -> "Out":
-    from .app import Out
-
     return Out(site.render(template, **context), status=status)
-
-
-def _login_path() -> str:
-    here = bottle.request.path
-    query = bottle.request.query_string
-    return "/login?next=" + urllib.parse.quote(here + ("?" + query if query else ""), safe="/")
-
-
-def _moderator(site: "Site") -> security.Moderator:
-    """The signed-in moderator, or a 303 to the sign-in page (for GET pages)."""
-    from .app import _secure, visitor
-
-    mod = visitor(site).moderator
-    if mod is None:
-        res = bottle.HTTPResponse(status=303, body=b"")
-        res.set_header("Location", _login_path())
-        res.set_header("Cache-Control", "no-store")
-        _secure(res, site.settings)
-        raise res
-    return mod
 
 
 def _next(form: dict, default: str) -> str:
@@ -88,14 +61,14 @@ def _act(action, *args, **kwargs) -> None:
 
 
 def moderate_dashboard(site: "Site", params: dict) -> "Out":
-    mod = _moderator(site)
+    mod = require_moderator(site)
     return _render(site, "moderate.html", title="Moderation", moderator=mod,
                    counts=moderation.counts(site.engine), recent=store.moderation_entries(site.engine, limit=10),
                    messages=outbox.messages(site.engine, limit=10))
 
 
 def moderate_queue(site: "Site", params: dict) -> "Out":
-    _moderator(site)
+    require_moderator(site)
     from .submit import present
 
     pending = [dict(sub, check=present(sub["check"])) for sub in submissions.listing(site.engine, "pending")]
@@ -105,12 +78,12 @@ def moderate_queue(site: "Site", params: dict) -> "Out":
 
 
 def moderate_blogs(site: "Site", params: dict) -> "Out":
-    _moderator(site)
+    require_moderator(site)
     return _render(site, "moderate_blogs.html", title="Blogs: health", blogs=moderation.blogs(site.engine))
 
 
 def blog_health(site: "Site", params: dict, blog_id: int) -> "Out":
-    _moderator(site)
+    require_moderator(site)
     try:
         blog = moderation.blog(site.engine, blog_id)
     except NotFound as exc:
@@ -127,7 +100,7 @@ def blog_health(site: "Site", params: dict, blog_id: int) -> "Out":
 
 
 def moderate_posts(site: "Site", params: dict) -> "Out":
-    _moderator(site)
+    require_moderator(site)
     return _render(site, "moderate_posts.html", title="Posts: picks and hidden",
                    lists=moderation.posts_for_moderators(site.engine))
 

@@ -4,7 +4,6 @@ returns an ``Out``; web/app.py does caching, conditional GET and headers."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 import bottle
 
@@ -12,9 +11,7 @@ from aggregator import submissions
 from index.search import QueryError
 
 from . import ranking, reads
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .app import Site
+from .request import Out, Site
 
 PER_PAGE = ranking.PAGE_SIZE
 MAX_PAGE = 1000
@@ -22,8 +19,6 @@ SEARCH_PER_PAGE = 10
 
 
 def out(body: bytes, last_modified: datetime | None = None, content_type: str = "text/html; charset=utf-8"):
-    from .app import Out  # app imports this module; the dataclass lives there
-
     return Out(body, content_type, last_modified)
 
 

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.parse
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
 
 import bottle
 import markupsafe
@@ -33,9 +31,7 @@ from aggregator.errors import HustingsError, NotFound
 from . import poll_store, polls
 from .pages import iso
 from .poll_store import PollRecord
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .app import Out, Site, Visitor
+from .request import Out, Site, Visitor, login_path, require_moderator, visitor
 
 MAX_BUCKETS_SHOWN = 96  # columns in the moderators' votes-over-time chart, at most
 BUCKETS = [timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080, 43200)]
@@ -61,8 +57,6 @@ def when(value: datetime | None) -> str:
 
 
 def _out(site: "Site", template: str, status: int = 200, last_modified: datetime | None = None, **context) -> "Out":
-    from .app import Out
-
     return Out(site.render(template, when=when, **context), last_modified=last_modified, status=status)
 
 
@@ -71,12 +65,6 @@ def _record(site: "Site", poll_id: int) -> PollRecord:
     if record is None:
         raise bottle.HTTPError(404, f"there is no poll number {poll_id}")
     return record
-
-
-def _visitor(site: "Site") -> "Visitor":
-    from .app import visitor
-
-    return visitor(site)
 
 
 # --- counting, kept until the ballots change ----------------------------------------------------------------
@@ -162,7 +150,7 @@ def polls_index(site: "Site", params: dict) -> "Out":
     for r in records:
         groups[r.state(at)].append(r)
     # Only a signed-in moderator's copy differs (a link to create a poll), and theirs is never cached.
-    moderator = _visitor(site).moderator is not None
+    moderator = visitor(site).moderator is not None
     return _out(site, "polls.html", title="Reader polls", groups=groups, moderator=moderator,
                 kinds=KIND_WORDS, last_modified=poll_store.last_change(records, at))
 
@@ -185,7 +173,7 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def poll_page(site: "Site", params: dict, poll_id: int) -> "Out":
-    return _poll_page(site, _visitor(site), _record(site, poll_id), now())
+    return _poll_page(site, visitor(site), _record(site, poll_id), now())
 
 
 REFUSED = {
@@ -253,7 +241,7 @@ def poll_results(site: "Site", params: dict, poll_id: int) -> "Out":
     record = _record(site, poll_id)
     poll = record.poll
     at = now()
-    v = _visitor(site)
+    v = visitor(site)
     seen = seen_by(site, v, record, at)
     context: dict = dict(record=record, poll=poll, seen=seen, state=record.state(at),
                          visibility_words=VISIBILITY_WORDS[poll.visibility], paragraphs=_paragraphs(record.description),
@@ -275,10 +263,8 @@ def poll_results(site: "Site", params: dict, poll_id: int) -> "Out":
 
 
 def poll_results_csv(site: "Site", params: dict, poll_id: int) -> "Out":
-    from .app import Out
-
     record = _record(site, poll_id)
-    seen = seen_by(site, _visitor(site), record, now())
+    seen = seen_by(site, visitor(site), record, now())
     if not seen.visible:
         raise bottle.HTTPError(403, "the results of this poll are not shown yet. " + seen.hidden_why.rstrip("."))
     body = polls.results_csv(record.poll, tally(site, record.poll).result).encode("utf-8")
@@ -344,40 +330,20 @@ def poll_json(site: "Site", v: "Visitor", record: PollRecord, at: datetime) -> d
 
 
 def _json(data) -> "Out":
-    from .app import Out
-
     return Out(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), "application/json")
 
 
 def api_polls(site: "Site", params: dict) -> "Out":
     at = now()
-    v = _visitor(site)
+    v = visitor(site)
     return _json({"polls": [poll_json(site, v, r, at) for r in poll_store.list_polls(site.engine, at, limit=100)]})
 
 
 def api_poll(site: "Site", params: dict, poll_id: int) -> "Out":
-    return _json(poll_json(site, _visitor(site), _record(site, poll_id), now()))
+    return _json(poll_json(site, visitor(site), _record(site, poll_id), now()))
 
 
 # --- moderators: create and close ------------------------------------------------------------------------------
-
-
-def _login_path(next_path: str) -> str:
-    return "/login?next=" + urllib.parse.quote(next_path, safe="/")
-
-
-def _require_moderator(site: "Site"):
-    """The signed-in moderator, or a 303 to the sign-in page (GET pages)."""
-    from .app import _secure
-
-    mod = _visitor(site).moderator
-    if mod is None:
-        res = bottle.HTTPResponse(status=303, body=b"")
-        res.set_header("Location", _login_path(bottle.request.path))
-        res.set_header("Cache-Control", "no-store")
-        _secure(res, site.settings)
-        raise res
-    return mod
 
 
 VISIBILITY_CHOICES = {
@@ -398,14 +364,14 @@ def _new_form(site: "Site", values: dict, error: str = "", status: int = 200) ->
 
 
 def poll_new_form(site: "Site", params: dict) -> "Out":
-    _require_moderator(site)
+    require_moderator(site)
     return _new_form(site, dict(DEFAULT_FORM))
 
 
 def poll_create(site: "Site", v: "Visitor", form: dict) -> "str | Out":
     mod = v.moderator
     if mod is None:
-        return _login_path("/moderate/polls/new")
+        return login_path("/moderate/polls/new")
     values = {name: (form.get(name) or [DEFAULT_FORM[name]])[0] for name in FORM_FIELDS}
     try:
         max_choices = values["max_choices"].strip()
@@ -427,7 +393,7 @@ def poll_create(site: "Site", v: "Visitor", form: dict) -> "str | Out":
 def poll_close(site: "Site", v: "Visitor", form: dict, poll_id: int) -> str:
     mod = v.moderator
     if mod is None:
-        return _login_path(f"/polls/{poll_id}")
+        return login_path(f"/polls/{poll_id}")
     try:
         poll_store.close_poll(site.engine, poll_id, by=mod.email)
     except NotFound as exc:

@@ -43,7 +43,7 @@ from aggregator.db import (ballot_choices, ballot_rejections, ballots, next_coun
                            reading, utcnow, writing)
 from aggregator.errors import HustingsError, NotFound
 from aggregator.settings import Settings
-from aggregator.store import CHANGE_COUNTER, _insert, log_action
+from aggregator.store import CHANGE_COUNTER, insert_for, log_action
 
 from . import security
 from .polls import INTEGRITIES, KINDS, REJECTION_REASONS, VISIBILITIES, Ballot, Option, Poll, is_closed, is_open
@@ -377,7 +377,7 @@ def cast_ballot(engine: Engine, poll: Poll, ballot: Ballot, voter: str, reader: 
                 sa.select(ballots.c.id).where(ballots.c.poll_id == poll.id, ballots.c.reader == reader)).first():
             _reject(conn, poll.id, "duplicate", now)
             return Cast(False, "duplicate")
-        stmt = _insert(engine)(ballots).values(poll_id=poll.id, voter=voter, reader=reader, created_at=now)
+        stmt = insert_for(engine)(ballots).values(poll_id=poll.id, voter=voter, reader=reader, created_at=now)
         ballot_id = conn.execute(stmt.on_conflict_do_nothing(index_elements=["poll_id", "voter"])
                                  .returning(ballots.c.id)).scalar()
         if ballot_id is None:

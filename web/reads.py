@@ -8,7 +8,6 @@ or still waiting for a moderator).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from aggregator.db import counters, feeds, fetches, posts, reading
 from aggregator.models import PUBLIC_STATUSES  # the blogs the site shows
-from aggregator.store import CHANGE_COUNTER
+from aggregator.store import CHANGE_COUNTER, post_dict
 
 from . import ranking
 
@@ -41,12 +40,6 @@ def _visible():
     )
 
 
-def _post_row(row) -> dict:
-    d = dict(row._mapping)
-    d["tags"] = json.loads(d.get("tags") or "[]")
-    return d
-
-
 def site_version(engine: Engine) -> int:
     """Bumped by every change a page may show (posts new, changed, hidden, picked, recommended)."""
     with reading(engine) as conn:
@@ -59,7 +52,7 @@ def posts_by_id(engine: Engine, ids: list[int]) -> dict[int, dict]:
         return {}
     query = sa.select(*_post_columns).join(feeds, feeds.c.id == posts.c.feed_id).where(_visible(), posts.c.id.in_(ids))
     with reading(engine) as conn:
-        return {r.id: _post_row(r) for r in conn.execute(query)}
+        return {r.id: post_dict(r) for r in conn.execute(query)}
 
 
 def ranked_candidates(engine: Engine, window_h: float) -> list[ranking.Candidate]:
@@ -104,7 +97,7 @@ def editors_picks(engine: Engine, limit: int = 3) -> list[dict]:
         .order_by(posts.c.featured_at.desc(), posts.c.id.desc()).limit(limit)
     )
     with reading(engine) as conn:
-        return [_post_row(r) for r in conn.execute(query)]
+        return [post_dict(r) for r in conn.execute(query)]
 
 
 def newest(engine: Engine, *, page: int, per_page: int, blog_id: int | None = None) -> tuple[list[dict], bool]:
@@ -114,8 +107,16 @@ def newest(engine: Engine, *, page: int, per_page: int, blog_id: int | None = No
         query = query.where(posts.c.feed_id == blog_id)
     query = query.order_by(posts.c.first_seen.desc(), posts.c.id.desc()).limit(per_page + 1).offset((page - 1) * per_page)
     with reading(engine) as conn:
-        rows = [_post_row(r) for r in conn.execute(query)]
+        rows = [post_dict(r) for r in conn.execute(query)]
     return rows[:per_page], len(rows) > per_page
+
+
+def contents(engine: Engine, ids: list[int]) -> dict[int, str]:
+    """The sanitised HTML of these posts, in one query (feeds out carry it in full)."""
+    if not ids:
+        return {}
+    with reading(engine) as conn:
+        return dict(conn.execute(sa.select(posts.c.id, posts.c.content_html).where(posts.c.id.in_(ids))).all())
 
 
 def post(engine: Engine, post_id: int) -> dict | None:
@@ -126,7 +127,7 @@ def post(engine: Engine, post_id: int) -> dict | None:
     )
     with reading(engine) as conn:
         row = conn.execute(query).first()
-    return _post_row(row) if row is not None else None
+    return post_dict(row) if row is not None else None
 
 
 def post_removed(engine: Engine, post_id: int) -> bool:

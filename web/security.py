@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine
 from aggregator.db import moderators, rate_hits, reading, sessions, utcnow, writing
 from aggregator.errors import HustingsError
 from aggregator.settings import Settings, parse_limit
+from aggregator.store import insert_for
 
 READER_COOKIE = "hustings_reader"
 SESSION_COOKIE = "hustings_session"
@@ -268,11 +269,7 @@ def hit(engine: Engine, key: str, limit: str, now: float | None = None) -> int:
     window = now_s - now_s % period
     key = key[:200]
     with writing(engine) as conn:
-        if engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(rate_hits).values(key=key, window_start=window, hits=1)
+        stmt = insert_for(engine)(rate_hits).values(key=key, window_start=window, hits=1)
         stmt = stmt.on_conflict_do_update(index_elements=["key", "window_start"],
                                           set_={"hits": rate_hits.c.hits + 1}).returning(rate_hits.c.hits)
         hits = conn.execute(stmt).scalar_one()

@@ -23,7 +23,6 @@ Every POST counts against ``submit_limit`` (each one fetches).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import bottle
@@ -32,9 +31,7 @@ from aggregator import feedcheck, submissions
 from aggregator.errors import AggregatorError, HustingsError
 
 from . import security
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .app import Out, Site, Visitor
+from .request import Out, Site, Visitor
 
 MAX_URL = 2048
 MAX_NAME = 300
@@ -79,8 +76,6 @@ def present(check: dict | None) -> dict | None:
 
 
 def _render(site: "Site", template: str, status: int = 200, **context) -> "Out":
-    from .app import Out
-
     context.setdefault("title", "Submit a blog")
     if "check" in context:
         context["check"] = present(context["check"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 import bottle
 from feedgen.feed import FeedGenerator
@@ -13,9 +12,7 @@ from feedgen.feed import FeedGenerator
 from aggregator.opml import write_opml
 
 from . import pages, reads
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .app import Site
+from .request import Site
 
 ATOM = "application/atom+xml; charset=utf-8"
 RSS = "application/rss+xml; charset=utf-8"
@@ -66,8 +63,8 @@ def _feed(site: "Site", items: list[dict], *, title: str, page_path: str, self_p
 
 
 def _with_content(site: "Site", items: list[dict]) -> list[dict]:
-    full = {i["id"]: i for i in (reads.post(site.engine, it["id"]) for it in items) if i}
-    return [full.get(i["id"], i) for i in items]
+    html = reads.contents(site.engine, [i["id"] for i in items])
+    return [dict(i, content_html=html.get(i["id"], "")) for i in items]
 
 
 def _front(site: "Site", kind: str):
