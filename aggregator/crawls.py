@@ -24,13 +24,13 @@ from typing import Callable, Sequence
 
 from sqlalchemy.engine import Engine
 
-from . import discover, fetch, polling, store
+from . import discover, feed_store, fetch, fetch_history, fulltext_store, polling
 from .db import utcnow
 from .errors import AggregatorError
+from .fetch_history import FetchRecord
 from .guard import AddressGuard
 from .models import Feed
 from .settings import ENV_PREFIX, Settings
-from .store import FetchRecord
 
 log = logging.getLogger(__name__)
 
@@ -116,22 +116,22 @@ def _record_kill(engine, settings, spider, feeds, started: datetime, duration: f
                              kind="crawl" if spider == "blog" else "fulltext")
         if spider == "blog":
             next_at = polling.after_error(started, feed.error_count + 1, settings)
-            store.record_failure(engine, feed, record, next_check_at=next_at, status="erroring")
+            fetch_history.record_failure(engine, feed, record, next_check_at=next_at, status="erroring")
         else:
-            store.insert_fetch(engine, feed.id, record)
+            fetch_history.insert_fetch(engine, feed.id, record)
 
 
 def run_due(engine: Engine, settings: Settings, after: Callable[[], None] | None = None) -> list[CrawlOutcome]:
     """The worker's crawl job: due blog crawls (crawl_workers at a time), then one full-text pass."""
     now = utcnow()
-    due = store.crawls_due(engine, now)
+    due = feed_store.crawls_due(engine, now)
     outcomes: list[CrawlOutcome] = []
     if due:
         with ThreadPoolExecutor(settings.crawl_workers, thread_name_prefix="crawl") as pool:
             outcomes += list(pool.map(lambda f: run_crawl(engine, settings, "blog", [f]), due))
-    pending = store.fulltext_pending_feeds(engine, now)
+    pending = fulltext_store.fulltext_pending_feeds(engine, now)
     if pending:
-        feeds = [store.get_feed(engine, i) for i in pending]
+        feeds = [feed_store.get_feed(engine, i) for i in pending]
         outcomes.append(run_crawl(engine, settings, "fulltext", feeds))
     for o in outcomes:
         if o.result == "failed":

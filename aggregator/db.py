@@ -309,6 +309,24 @@ moderation_log = sa.Table(
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
 )
 
+feed_events = sa.Table(
+    "feed_events",
+    metadata,
+    # What happened to a feed or post that people must hear of (a feed gone or failing, a
+    # post's date clamped), written by the aggregator in the transaction of the change and
+    # handled by community.notices (the public log's line, the blogger's message).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("feed_id", sa.Integer, nullable=False),
+    sa.Column("post_id", sa.Integer, nullable=True),
+    sa.Column("label", sa.String(500), nullable=False, server_default=""),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("handled_at", UTCDateTime, nullable=True, index=True),
+)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -363,6 +381,18 @@ def reading(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+CHANGE_COUNTER = "post_change"  # the counter every change the index and page caches must see takes a number from
+
+
+def insert_for(engine: Engine):
+    """INSERT with ON CONFLICT for the dialect in use (both support RETURNING)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def next_counter(conn: Connection, name: str, n: int = 1) -> int:
     """Reserve n numbers from counter `name`; returns the first. Call inside a write."""
     # UPDATE ... RETURNING (SQLite >= 3.35, PostgreSQL): one round trip, and the row
@@ -390,8 +420,8 @@ def _alembic_config(conn: Connection):
 
 
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -63,7 +63,7 @@ class Post:
     base_url: str = ""  # what relative URLs in content resolve against
     identity: str = ""  # set by parse: the per-feed identity the key is made from
     summary_only: bool = False  # the feed carried only a summary for this entry
-    id: int | None = None  # set by store.save_posts
+    id: int | None = None  # set by post_store.save_posts
 
     @property
     def key(self) -> str:
@@ -108,7 +108,7 @@ class ParsedFeed:
 
 @dataclass(frozen=True)
 class SaveReport:
-    """What store.save_posts did with one batch."""
+    """What post_store.save_posts did with one batch."""
 
     new: int = 0
     updated: int = 0

@@ -23,13 +23,13 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 
-from . import discover, fetch, parse, polling, sanitize, store
+from . import discover, feed_store, fetch, fetch_history, parse, polling, post_store, sanitize
 from .db import utcnow
 from .errors import AggregatorError, FetchError
+from .fetch_history import FetchRecord
 from .guard import AddressGuard, embedded_ipv4, parse_ip
 from .models import Feed, ParsedFeed
 from .settings import Settings
-from .store import FetchRecord
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def refresh_feed(
         return _failed(engine, feed, settings, exc, now, time.monotonic() - started)
 
     moved_to = ""
-    if result.permanent_redirect and result.final_url != feed.url and not store.url_taken(engine, result.final_url, feed.id):
+    if result.permanent_redirect and result.final_url != feed.url and not feed_store.url_taken(engine, result.final_url, feed.id):
         # 301/308 all the way: the feed has moved. We only follow it once the new
         # address answered through the guard with a feed (or a 304 for the one we had).
         moved_to = result.final_url
@@ -83,7 +83,7 @@ def refresh_feed(
         next_at, interval = polling.after_success(now, _interval(feed), settings, max_age_s=result.max_age_s)
         record = FetchRecord(started_at=now, duration_s=time.monotonic() - started, http_status=result.status,
                              bytes=result.bytes_read, not_modified=True, final_url=result.final_url)
-        store.record_success(engine, feed, record, next_check_at=next_at, interval_s=interval,
+        fetch_history.record_success(engine, feed, record, next_check_at=next_at, interval_s=interval,
                              etag=result.etag, last_modified=result.last_modified, new_url=moved_to or None)
         return RefreshOutcome(feed.id, feed.url, "not_modified", http_status=result.status, moved_to=moved_to)
 
@@ -105,13 +105,13 @@ def refresh_feed(
             bytes=result.bytes_read, new_posts=report.new, updated_posts=report.updated,
             final_url=result.final_url, error=warning,
         )
-        store.record_success_in(conn, feed, record, store.success_values(
+        fetch_history.record_success_in(conn, feed, record, fetch_history.success_values(
             feed, record, next_check_at=next_at, interval_s=interval, etag=result.etag,
             last_modified=result.last_modified, body_hash=body_hash, title=parsed.title,
             site_url=parsed.site_url, new_url=moved_to or None, warning=warning,
         ))
 
-    report = store.save_posts(engine, feed, parsed.posts, now, then=record_fetch)
+    report = post_store.save_posts(engine, feed, parsed.posts, now, then=record_fetch)
     return RefreshOutcome(feed.id, feed.url, "ok", new=report.new, updated=report.updated,
                           http_status=result.status, moved_to=moved_to, warning=warning)
 
@@ -149,7 +149,7 @@ def _failed(
     next_at = polling.after_error(now, errors, settings, retry_after_s=getattr(exc, "retry_after_s", None))
     record = FetchRecord(started_at=now, duration_s=duration_s, http_status=status_code,
                          bytes=getattr(exc, "bytes_read", 0) or bytes_read, error=message)
-    store.record_failure(engine, feed, record, next_check_at=next_at, status=status)
+    fetch_history.record_failure(engine, feed, record, next_check_at=next_at, status=status)
     return RefreshOutcome(feed.id, feed.url, "failed", http_status=status_code, error=message)
 
 

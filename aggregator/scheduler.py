@@ -13,9 +13,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import sqlalchemy as sa
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
-from . import crawls, pipeline, store
+from . import crawls, feed_store, pipeline
 from .db import fetches, utcnow, writing
 from .errors import HustingsError
 from .settings import Settings
@@ -36,7 +37,7 @@ KEEP_PER_FEED = 100
 
 def dispatch(engine: Engine, settings: Settings, after: Callable[[], None] | None = None) -> list:
     """Refresh every due feed once; returns the outcomes. The worker's main job."""
-    due = store.feeds_due(engine, utcnow())
+    due = feed_store.feeds_due(engine, utcnow())
     if not due:
         return []
     outcomes = pipeline.refresh_feeds(engine, due, settings)
@@ -67,9 +68,20 @@ def prune_history(engine: Engine, now=None) -> int:
         ).rowcount
 
 
+@dataclass(frozen=True)
+class Job:
+    """A job the aggregator does not know about (the community's: notices, poll salts...),
+    handed in by the command, which composes the worker."""
+
+    id: str
+    func: Callable
+    every_s: float
+    args: tuple = ()
+
+
 def build(engine: Engine, settings: Settings, scheduler: BaseScheduler | None = None,
-          after_dispatch: Callable[[], None] | None = None) -> BaseScheduler:
-    """A scheduler with the worker's jobs registered (not started)."""
+          after_dispatch: Callable[[], None] | None = None, jobs: Sequence[Job] = ()) -> BaseScheduler:
+    """A scheduler with the worker's jobs and the given `jobs` registered (not started)."""
     scheduler = scheduler or BlockingScheduler(timezone="UTC")
     # The dispatcher runs its own fetch pool; the scheduler's pool only needs a thread per job.
     scheduler.add_executor(ThreadPoolExecutor(4), "default")
@@ -81,9 +93,8 @@ def build(engine: Engine, settings: Settings, scheduler: BaseScheduler | None = 
     scheduler.add_job(crawls.run_due, "interval", id="crawl", seconds=settings.dispatch_every_s,
                       args=(engine, settings, after_dispatch), next_run_time=utcnow(), **common)
     scheduler.add_job(prune_history, "interval", id="prune_history", hours=24, args=(engine,), **common)
-    # Closed polls' address salts are deleted within five minutes of closing.
-    scheduler.add_job(store.expire_poll_salts, "interval", id="expire_poll_salts", minutes=5, args=(engine,),
-                      **common)
+    for job in jobs:
+        scheduler.add_job(job.func, "interval", id=job.id, seconds=job.every_s, args=job.args, **common)
     return scheduler
 
 

@@ -323,7 +323,6 @@ def _floor_child(a) -> dict:
 
 def _ours_child(a) -> dict:
     import whoosh
-    from whoosh import index as whoosh_index
 
     from aggregator import db
     from index import writer

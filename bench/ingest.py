@@ -58,6 +58,8 @@ for _p in (str(HERE), str(ROOT)):
 
 import feedgen_corpus
 
+from aggregator import feed_store
+
 LOOPBACK = "127.0.0.1"
 ALLOW = "127.0.0.0/8"
 HUSTINGS = [sys.executable, "-m", "hustings"]
@@ -267,7 +269,7 @@ def run_timed(cmd: list[str], env: dict[str, str]) -> dict:
 
 def fresh_data_dir(parent: Path, urls: list[str], sanitizer: str) -> Path:
     """A new data directory: `hustings init`, then every feed added (not timed)."""
-    from aggregator import db, store
+    from aggregator import db
     from aggregator.settings import Settings
 
     data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=parent))
@@ -277,7 +279,7 @@ def fresh_data_dir(parent: Path, urls: list[str], sanitizer: str) -> Path:
     engine = db.make_engine(Settings(data_dir=data_dir))
     try:
         for url in urls:
-            store.add_feed(engine, url)
+            feed_store.add_feed(engine, url)
     finally:
         engine.dispose()
     return data_dir
@@ -384,8 +386,8 @@ STAGES = [
     ("engine clean (prepass + nh3/bleach)", None, "clean", 2),
     ("prepass (lxml rewrite)", "aggregator.sanitize", "prepass", 3),
     ("html_to_text (summary)", "aggregator.sanitize", "html_to_text", 2),
-    ("store.save_posts", "aggregator.store", "save_posts", 1),
-    ("store.record_success", "aggregator.store", "record_success", 1),
+    ("post_store.save_posts", "aggregator.store", "save_posts", 1),
+    ("fetch_history.record_success", "aggregator.store", "record_success", 1),
 ]
 
 

@@ -273,8 +273,9 @@ def cached_db(posts: int, seed: int, log=print) -> Path:
 
 
 def build_db(data_dir: Path, posts_n: int, seed: int, log=print) -> None:
-    import sqlalchemy as sa
     from multiprocessing import get_context
+
+    import sqlalchemy as sa
 
     from aggregator import db
     from aggregator.settings import Settings

@@ -3,7 +3,7 @@
     python3 bench/web.py [--posts 10000] [--runs 3] [--duration 10] [--servers sync,waitress,gthread]
 
 1. The data: bench/web_corpus.py (N posts, default 10,000, from 60 blogs, one prolific, first seen over
-   30 days, recommendations, three editor's picks; saved with store.save_posts and indexed with
+   30 days, recommendations, three editor's picks; saved with post_store.save_posts and indexed with
    index.writer.sync), cached under /tmp and copied into a fresh data directory for each run.
 2. The servers, each a subprocess on its own free port on 127.0.0.1, all on that one data directory:
    * ``sync``: ``python -m hustings --data-dir D serve --port P --workers 2``, the real command
@@ -422,9 +422,9 @@ def _uncached_child(a) -> dict:
 
     import sqlalchemy as sa
 
+    from aggregator import listings, ranking
     from aggregator.settings import Settings
     from web import app as web_app
-    from web import ranking, reads
 
     settings = Settings(data_dir=a.data_dir, page_cache_s=0)
     app = web_app.make_app(settings)
@@ -453,8 +453,8 @@ def _uncached_child(a) -> dict:
     inner = [0.0]  # time spent in timed calls nested inside the current one
 
     def timed(label, fn):
-        """Exclusive time: a timed step called inside another (reads.editors_picks inside
-        reads.ranked_candidates) counts once, under its own label."""
+        """Exclusive time: a timed step called inside another (listings.editors_picks inside
+        listings.ranked_candidates) counts once, under its own label."""
 
         def wrapper(*args, **kw):
             outer, inner[0] = inner[0], 0.0
@@ -468,8 +468,8 @@ def _uncached_child(a) -> dict:
 
         return wrapper
 
-    originals = dict(ranked_candidates=reads.ranked_candidates, posts_by_id=reads.posts_by_id,
-                     editors_picks=reads.editors_picks, latest_change=reads.latest_change, rank=ranking.rank,
+    originals = dict(ranked_candidates=listings.ranked_candidates, posts_by_id=listings.posts_by_id,
+                     editors_picks=listings.editors_picks, latest_change=listings.latest_change, rank=ranking.rank,
                      render=web_app.Site.render)
 
     def candidates(*args, **kw):
@@ -477,11 +477,11 @@ def _uncached_child(a) -> dict:
         sizes["candidates"] = len(out)
         return out
 
-    reads.ranked_candidates = timed("candidate queries (reads.ranked_candidates)", candidates)
+    listings.ranked_candidates = timed("candidate queries (listings.ranked_candidates)", candidates)
     ranking.rank = timed("ranking (ranking.rank, pure Python)", originals["rank"])
-    reads.posts_by_id = timed("the page's rows (reads.posts_by_id)", originals["posts_by_id"])
-    reads.editors_picks = timed("editor's picks (reads.editors_picks)", originals["editors_picks"])
-    reads.latest_change = timed("Last-Modified (reads.latest_change)", originals["latest_change"])
+    listings.posts_by_id = timed("the page's rows (listings.posts_by_id)", originals["posts_by_id"])
+    listings.editors_picks = timed("editor's picks (listings.editors_picks)", originals["editors_picks"])
+    listings.latest_change = timed("Last-Modified (listings.latest_change)", originals["latest_change"])
     web_app.Site.render = timed("template render (Jinja2, front.html)", originals["render"])
     total = 0.0
     try:
@@ -490,8 +490,8 @@ def _uncached_child(a) -> dict:
             call(app, "/")
             total += (time.perf_counter() - t) * 1000
     finally:
-        reads.ranked_candidates, reads.posts_by_id = originals["ranked_candidates"], originals["posts_by_id"]
-        reads.editors_picks, reads.latest_change = originals["editors_picks"], originals["latest_change"]
+        listings.ranked_candidates, listings.posts_by_id = originals["ranked_candidates"], originals["posts_by_id"]
+        listings.editors_picks, listings.latest_change = originals["editors_picks"], originals["latest_change"]
         ranking.rank, web_app.Site.render = originals["rank"], originals["render"]
     stages["everything else (Bottle, headers, ETag, the rest of pages.front)"] = total - sum(stages.values())
 

@@ -4,12 +4,12 @@
 
 What it holds (all deterministic for a seed):
 
-* 60 blogs (``store.add_feed``): one prolific blog writes about a fifth of the posts, the other 59
+* 60 blogs (``feed_store.add_feed``): one prolific blog writes about a fifth of the posts, the other 59
   follow a Zipf-like curve from a few a day to a handful a month. Titles like "Ana Garcia on Rust"
   or "The Kernel Notebook", each in a category, with 1–3 authors. Feed URLs point at 127.0.0.1:9
   (nothing listens there) and every feed's next check is in 2100, so ``hustings run``'s scheduler
   never fetches during a benchmark.
-* Posts, saved the way the fetch pipeline saves them: ``store.save_posts`` one batch per blog per
+* Posts, saved the way the fetch pipeline saves them: ``post_store.save_posts`` one batch per blog per
   hour of simulated fetching, with ``now`` = that hour, so first_seen is spread over the 30 days
   before the build (what the ranking reads), and published (the feed's claim) is 0–6 hours earlier.
   Titles are headline-like ("Why we moved our queue from Redis to Postgres", "Week notes #12"),
@@ -18,7 +18,7 @@ What it holds (all deterministic for a seed):
   of text, 1–4 tags.
 * Recommendations (``posts.recommendations``): about 40 % of posts have some, from a heavy-tailed
   (Pareto) distribution, a few in the hundreds; each change bumps the post's change number as the
-  store does. Three editor's picks (``store.feature_post``).
+  store does. Three editor's picks (``moderation.feature_post``).
 * The search index, made by ``index.writer.sync`` (the web app opens a Searcher at start-up).
 
 Built once per (N, seed, this file, the schema revision, the index schema) under
@@ -48,6 +48,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.append(str(HERE))
 
 import posts_corpus as pc  # the vocabulary and the paragraph maker
+
+from aggregator import feed_store, post_store
+from community import moderation
 
 CACHE = Path(os.environ.get("HUSTINGS_BENCH_WEB_CACHE", Path(tempfile.gettempdir()) / "hustings-bench-web"))
 BLOGS = 60
@@ -167,7 +170,7 @@ def build(data_dir: Path, posts_n: int, seed: int, log=print) -> dict:
     """Build the corpus in data_dir (which must be new). Returns what was built."""
     import sqlalchemy as sa
 
-    from aggregator import db, store
+    from aggregator import db
     from aggregator.models import Post
     from aggregator.settings import Settings
     from index import writer
@@ -180,7 +183,7 @@ def build(data_dir: Path, posts_n: int, seed: int, log=print) -> dict:
     blog_list = blogs(seed)
     feeds = {}
     for b in blog_list:
-        feed, _ = store.add_feed(engine, f"http://127.0.0.1:9/{b['slug']}/feed.xml", title=b["title"],
+        feed, _ = feed_store.add_feed(engine, f"http://127.0.0.1:9/{b['slug']}/feed.xml", title=b["title"],
                                  site_url=f"https://{b['slug']}.example.net/", category=b["category"],
                                  now=start - timedelta(days=90))
         feeds[b["n"]] = feed
@@ -209,7 +212,7 @@ def build(data_dir: Path, posts_n: int, seed: int, log=print) -> dict:
             batch.append(Post(feeds[k].id, p["url"], p["url"], p["title"], p["content_html"],
                               published=fetched_at - timedelta(seconds=p["claimed_lag_s"]), author=p["author"],
                               summary=p["summary"], tags=p["tags"], identity=f"g:{p['url']}"))
-        saved += store.save_posts(engine, feeds[k], batch, now=fetched_at).new
+        saved += post_store.save_posts(engine, feeds[k], batch, now=fetched_at).new
         if saved % 2500 < len(numbers):
             log(f"  corpus: {saved:,} / {posts_n:,} posts saved", flush=True)
     save_s = time.perf_counter() - t0
@@ -220,12 +223,12 @@ def build(data_dir: Path, posts_n: int, seed: int, log=print) -> dict:
         ids = [row.id for row in conn.execute(sa.select(db.posts.c.id).order_by(db.posts.c.id))]
     recs = {i: min(900, int(r.paretovariate(1.1))) for i in ids if r.random() < 0.4}
     with db.writing(engine) as conn:
-        seq = db.next_counter(conn, store.CHANGE_COUNTER, len(recs))
+        seq = db.next_counter(conn, db.CHANGE_COUNTER, len(recs))
         conn.execute(sa.update(db.posts).where(db.posts.c.id == sa.bindparam("pid"))
                      .values(recommendations=sa.bindparam("recs"), change_seq=sa.bindparam("seq")),
                      [dict(pid=i, recs=v, seq=seq + j) for j, (i, v) in enumerate(sorted(recs.items()))])
     for j, i in enumerate(r.sample(ids[-300:], PICKS)):  # recent posts, picked a few hours apart
-        store.feature_post(engine, i, by="bench", now=end - timedelta(hours=3 * j))
+        moderation.feature_post(engine, i, actor="bench", now=end - timedelta(hours=3 * j))
 
     t1 = time.perf_counter()
     report = writer.sync(engine, settings)

@@ -18,11 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from aggregator import crawls, db, opml, pipeline, scheduler, store
-from index import search as search_mod
-from index import writer
+from aggregator import crawls, db, feed_store, opml, pipeline, post_store, scheduler
 from aggregator.errors import AggregatorError, HustingsError, SchemaError, SettingsError
 from aggregator.settings import Settings, describe_settings, load_settings
+from community import accounts, moderation, notices
+from community.jobs import jobs as community_jobs
+from index import search as search_mod
+from index import writer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SCHEMA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -98,7 +100,7 @@ def cmd_feeds_add(ctx: Context, args) -> int:
     engine = ctx.engine
     url = args.url.strip()
     try:
-        existing = store.get_feed(engine, url)
+        existing = feed_store.get_feed(engine, url)
     except HustingsError:
         existing = None
     if existing is not None:
@@ -109,7 +111,7 @@ def cmd_feeds_add(ctx: Context, args) -> int:
     if not args.no_check:
         found = pipeline.discover_feed(url, ctx.settings)
         url = found.url
-    feed, created = store.add_feed(
+    feed, created = feed_store.add_feed(
         engine, url, title=args.title or (found.title if found else ""),
         site_url=(found.site_url if found else ""), category=args.category or "",
     )
@@ -123,10 +125,10 @@ def _add_crawl(ctx: Context, args, url: str) -> int:
         site = crawls.check_site(url, ctx.settings)
         url = site.url
     selector = _check_selector(args.selector) if args.selector else ""
-    feed, created = store.add_feed(ctx.engine, url, title=args.title or (site.title if site else ""), site_url=url,
+    feed, created = feed_store.add_feed(ctx.engine, url, title=args.title or (site.title if site else ""), site_url=url,
                                    category=args.category or "", kind="crawl")
     if created and selector:
-        feed = store.set_feed_options(ctx.engine, feed.id, content_selector=selector)
+        feed = feed_store.set_feed_options(ctx.engine, feed.id, content_selector=selector)
     if args.json:
         _print_json({"id": feed.id, "url": feed.url, "title": feed.title, "kind": feed.kind, "status": feed.status,
                      "created": created, "content_selector": feed.content_selector,
@@ -156,9 +158,9 @@ def _check_selector(selector: str) -> str:
 
 
 def cmd_feeds_set(ctx: Context, args) -> int:
-    feed = store.get_feed(ctx.engine, args.feed)
+    feed = feed_store.get_feed(ctx.engine, args.feed)
     selector = _check_selector(args.selector) if args.selector is not None else None
-    feed = store.set_feed_options(ctx.engine, feed.id, content_selector=selector, fulltext=args.fulltext,
+    feed = feed_store.set_feed_options(ctx.engine, feed.id, content_selector=selector, fulltext=args.fulltext,
                                   title=args.title, category=args.category)
     shown = {"id": feed.id, "url": feed.url, "kind": feed.kind, "title": feed.title, "category": feed.category,
              "content_selector": feed.content_selector, "fulltext": feed.fulltext}
@@ -171,13 +173,14 @@ def cmd_feeds_set(ctx: Context, args) -> int:
 
 
 def cmd_crawl(ctx: Context, args) -> int:
-    feed = store.get_feed(ctx.engine, args.feed)
+    feed = feed_store.get_feed(ctx.engine, args.feed)
     if feed.kind == "crawl" and not args.post:
         spider = "blog"
     else:
         spider = "fulltext"
     outcome = crawls.run_crawl(ctx.engine, ctx.settings, spider, [feed], full=args.full, again=args.again,
                                post_ids=args.post or ())
+    notices.deliver(ctx.engine, ctx.settings)
     out = outcome.as_dict()
     if not args.no_index and outcome.result == "ok":
         out["index"] = _sync_index(ctx, quiet=True)
@@ -228,7 +231,7 @@ def cmd_feeds_import(ctx: Context, args) -> int:
     feeds, skipped = opml.read_opml(data, source=str(path))
     added = known = 0
     for f in feeds:
-        _, created = store.add_feed(ctx.engine, f.url, title=f.title, category=f.category)
+        _, created = feed_store.add_feed(ctx.engine, f.url, title=f.title, category=f.category)
         added += created
         known += not created
     if args.json:
@@ -241,7 +244,7 @@ def cmd_feeds_import(ctx: Context, args) -> int:
 
 
 def cmd_feeds_export(ctx: Context, args) -> int:
-    data = opml.write_opml(store.list_feeds(ctx.engine))
+    data = opml.write_opml(feed_store.list_feeds(ctx.engine))
     if args.file and args.file != "-":
         Path(args.file).write_bytes(data)
         print(f"wrote {args.file}", file=sys.stderr)
@@ -257,7 +260,7 @@ FEED_LIST_KEYS = ("id", "url", "title", "site_url", "category", "kind", "status"
 
 
 def cmd_feeds_list(ctx: Context, args) -> int:
-    rows = [{k: r.get(k) for k in FEED_LIST_KEYS} for r in store.list_feeds(ctx.engine)]
+    rows = [{k: r.get(k) for k in FEED_LIST_KEYS} for r in feed_store.list_feeds(ctx.engine)]
     if args.json:
         _print_json(rows)
         return EXIT_OK
@@ -274,11 +277,11 @@ def cmd_feeds_list(ctx: Context, args) -> int:
 def cmd_fetch(ctx: Context, args) -> int:
     engine = ctx.engine
     if args.feed:
-        feeds = [store.get_feed(engine, ref) for ref in args.feed]
+        feeds = [feed_store.get_feed(engine, ref) for ref in args.feed]
     elif args.all:
-        feeds = store.pollable_feeds(engine)
+        feeds = feed_store.pollable_feeds(engine)
     else:
-        feeds = store.feeds_due(engine, db.utcnow())
+        feeds = feed_store.feeds_due(engine, db.utcnow())
     bar = None
     if feeds and not args.json and not args.no_progress and sys.stderr.isatty():
         from tqdm import tqdm
@@ -287,6 +290,7 @@ def cmd_fetch(ctx: Context, args) -> int:
     outcomes = pipeline.refresh_feeds(engine, feeds, ctx.settings, on_done=(lambda o: bar.update(1)) if bar else None)
     if bar:
         bar.close()
+    notices.deliver(engine, ctx.settings)  # a feed gone is in the public log when the command returns
     summary = {
         "feeds": len(outcomes),
         "ok": sum(o.result == "ok" for o in outcomes),
@@ -323,8 +327,8 @@ POST_KEYS = ("id", "feed_id", "url", "title", "author", "published", "first_seen
 
 
 def cmd_posts(ctx: Context, args) -> int:
-    feed_id = store.get_feed(ctx.engine, args.feed).id if args.feed else None
-    rows = store.list_posts(ctx.engine, feed_id=feed_id, limit=args.limit, include_hidden=args.include_hidden)
+    feed_id = feed_store.get_feed(ctx.engine, args.feed).id if args.feed else None
+    rows = post_store.list_posts(ctx.engine, feed_id=feed_id, limit=args.limit, include_hidden=args.include_hidden)
     rows = [{k: r.get(k) for k in POST_KEYS} for r in rows]
     if args.json:
         _print_json(rows)
@@ -336,15 +340,20 @@ def cmd_posts(ctx: Context, args) -> int:
     return EXIT_OK
 
 
+def _actor(args) -> str:
+    """Who the public moderation log names for an action taken here."""
+    return (getattr(args, "by", None) or "").strip() or "command line"
+
+
 def cmd_posts_hide(ctx: Context, args) -> int:
-    store.hide_post(ctx.engine, args.id, args.reason)
+    moderation.hide_post(ctx.engine, args.id, actor=_actor(args), reason=args.reason)
     print(f"post {args.id} hidden: {args.reason}")
     _sync_index(ctx, quiet=True)
     return EXIT_OK
 
 
 def cmd_posts_unhide(ctx: Context, args) -> int:
-    store.unhide_post(ctx.engine, args.id)
+    moderation.unhide_post(ctx.engine, args.id, actor=_actor(args))
     print(f"post {args.id} shown again")
     _sync_index(ctx, quiet=True)
     return EXIT_OK
@@ -434,7 +443,8 @@ def cmd_worker(ctx: Context, args) -> int:
     engine = ctx.engine
     with scheduler.SchedulerLock(ctx.settings):
         # The index is synced after every dispatcher pass, in the same (single) process.
-        sched = scheduler.build(engine, ctx.settings, after_dispatch=lambda: _sync_index(ctx, quiet=True))
+        sched = scheduler.build(engine, ctx.settings, after_dispatch=lambda: _sync_index(ctx, quiet=True),
+                                jobs=community_jobs(engine, ctx.settings))
 
         def stop(signum, _frame):  # noqa: ARG001
             log.info("signal %s: stopping after the running jobs", signum)
@@ -447,13 +457,13 @@ def cmd_worker(ctx: Context, args) -> int:
 
 
 def cmd_posts_feature(ctx: Context, args) -> int:
-    store.feature_post(ctx.engine, args.id, by=args.by or "")
+    moderation.feature_post(ctx.engine, args.id, actor=_actor(args))
     print(f"post {args.id} is an editor's pick")
     return EXIT_OK
 
 
 def cmd_posts_unfeature(ctx: Context, args) -> int:
-    store.unfeature_post(ctx.engine, args.id)
+    moderation.unfeature_post(ctx.engine, args.id, actor=_actor(args))
     print(f"post {args.id} is no longer an editor's pick")
     return EXIT_OK
 
@@ -485,6 +495,7 @@ def _run_site(ctx: Context, host: str, port: int, banner: str = "") -> int:
     stop = threading.Event()
     with scheduler.SchedulerLock(ctx.settings):
         sched = scheduler.build(engine, ctx.settings, scheduler=BackgroundScheduler(timezone="UTC"),
+                                jobs=community_jobs(engine, ctx.settings),
                                 after_dispatch=lambda: _sync_index(ctx, quiet=True))
 
         def on_signal(signum, _frame):  # noqa: ARG001
@@ -532,7 +543,6 @@ def cmd_demo(ctx: Context, args) -> int:
 
 
 def cmd_moderator_add(ctx: Context, args) -> int:
-    from web import security
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -543,7 +553,7 @@ def cmd_moderator_add(ctx: Context, args) -> int:
         if getpass.getpass("again: ") != password:
             print("hustings: the two passwords differ; nothing changed", file=sys.stderr)
             return EXIT_USAGE
-    moderator = security.add_moderator(ctx.engine, args.email, password)
+    moderator = accounts.add_moderator(ctx.engine, args.email, password)
     if args.json:
         _print_json({"id": moderator.id, "email": moderator.email})
     else:
@@ -562,7 +572,7 @@ def _poll_json(record, ballots: int, now: datetime) -> dict:
 
 
 def cmd_polls_create(ctx: Context, args) -> int:
-    from web import poll_store
+    from community.polls import store as poll_store
 
     record = poll_store.create_poll(
         ctx.engine, question=args.question, options=args.option, kind=args.kind, description=args.description,
@@ -580,7 +590,7 @@ def cmd_polls_create(ctx: Context, args) -> int:
 
 
 def cmd_polls_list(ctx: Context, args) -> int:
-    from web import poll_store
+    from community.polls import store as poll_store
 
     now = db.utcnow()
     records = poll_store.list_polls(ctx.engine, now, limit=10_000)
@@ -598,7 +608,7 @@ def cmd_polls_list(ctx: Context, args) -> int:
 
 
 def cmd_polls_close(ctx: Context, args) -> int:
-    from web import poll_store
+    from community.polls import store as poll_store
 
     closed = poll_store.close_poll(ctx.engine, args.id, by=args.by)
     if args.json:

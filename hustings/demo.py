@@ -36,7 +36,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
-from aggregator import db, pipeline, store
+from aggregator import db, feed_store, pipeline
 from aggregator.errors import HustingsError
 from aggregator.settings import Settings
 from index import writer
@@ -386,7 +386,7 @@ def _demo_feeds(engine, blogs: tuple[SampleBlog, ...]) -> dict[str, dict]:
     """Feed rows (with post counts) of sample blogs already in the database, by blog slug."""
     slugs = {b.feed_path: b.slug for b in blogs}
     found: dict[str, dict] = {}
-    for row in store.list_feeds(engine):
+    for row in feed_store.list_feeds(engine):
         parts = urlsplit(row["url"])
         if parts.hostname == HOST and parts.path in slugs:
             found.setdefault(slugs[parts.path], row)
@@ -398,9 +398,9 @@ def _populate(engine, settings, fetch_settings, blogs, known, server: FeedServer
     feeds = {}
     for blog in blogs:
         if blog.slug in known:
-            feeds[blog.slug] = store.get_feed(engine, known[blog.slug]["id"])
+            feeds[blog.slug] = feed_store.get_feed(engine, known[blog.slug]["id"])
         else:
-            feeds[blog.slug], _ = store.add_feed(engine, server.feed_url(blog), title=blog.title,
+            feeds[blog.slug], _ = feed_store.add_feed(engine, server.feed_url(blog), title=blog.title,
                                                  site_url=server.home_url(blog), category=blog.category)
     added = len(blogs) - len(known)
     on_progress(f"demo: {added} feeds added, {len(known)} already known")
@@ -413,7 +413,7 @@ def _populate(engine, settings, fetch_settings, blogs, known, server: FeedServer
         oldest = max(p.hours_ago for b in blogs for p in b.posts)
         on_progress(f"demo: {replayed} posts fetched as they appeared over the last {oldest / 24:.0f} days")
 
-    current = [store.get_feed(engine, f.id) for f in feeds.values()]
+    current = [feed_store.get_feed(engine, f.id) for f in feeds.values()]
     outcomes = pipeline.refresh_feeds(engine, current, fetch_settings)
     failed = [o for o in outcomes if o.result == "failed"]
     fresh = sum(o.new for o in outcomes)
@@ -445,7 +445,7 @@ def _replay(engine, feed, blog: SampleBlog, server: FeedServer, settings: Settin
     try:
         for moment in (m for m in moments if m < now):
             server.as_of[blog.slug] = moment
-            outcome = pipeline.refresh_feed(engine, store.get_feed(engine, feed.id), settings, now=moment)
+            outcome = pipeline.refresh_feed(engine, feed_store.get_feed(engine, feed.id), settings, now=moment)
             if outcome.result == "failed":
                 break  # the live fetch tries again and reports it
             new += outcome.new

@@ -23,10 +23,11 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from whoosh import qparser, query as wq, sorting
-from whoosh.reading import TermNotFound
+from whoosh import qparser, sorting
+from whoosh import query as wq
 from whoosh.analysis import STOP_WORDS
 from whoosh.highlight import ContextFragmenter, Formatter, get_text
+from whoosh.reading import TermNotFound
 
 from aggregator.db import feeds, posts, reading
 from aggregator.errors import HustingsError

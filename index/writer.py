@@ -33,8 +33,8 @@ from sqlalchemy.engine import Engine
 from whoosh import index as whoosh_index
 
 from aggregator.db import feeds, posts, reading
-from aggregator.models import PUBLIC_STATUSES
 from aggregator.errors import HustingsError
+from aggregator.models import PUBLIC_STATUSES
 from aggregator.sanitize import html_to_text
 from aggregator.settings import Settings
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from aggregator import sanitize, store
+from aggregator import fulltext_store, post_store, sanitize
 from aggregator.db import make_engine, utcnow
 from aggregator.models import Post
 from aggregator.parse import assign_identities
@@ -56,7 +56,7 @@ class PostPipeline:
         post = sanitize.sanitize_post(item, self.settings, self.clean)
         tally = spider.tally[post.feed_id]
         if post.id is not None:  # the full text of a post we have: replace its content in place
-            if store.save_fulltext(self.engine, post):
+            if fulltext_store.save_fulltext(self.engine, post):
                 tally.updated += 1
             else:
                 tally.unchanged += 1
@@ -71,7 +71,7 @@ class PostPipeline:
         batch = assign_identities(self.pending.pop(feed_id, []))
         if not batch:
             return
-        report = store.save_posts(self.engine, spider.feeds[feed_id], batch, utcnow())
+        report = post_store.save_posts(self.engine, spider.feeds[feed_id], batch, utcnow())
         tally = spider.tally[feed_id]
         tally.new += report.new
         tally.updated += report.updated

@@ -23,12 +23,12 @@ import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from aggregator import db, polling, store
+from aggregator import db, feed_store, fetch_history, fulltext_store, polling, post_store
 from aggregator.db import utcnow
 from aggregator.errors import HustingsError
+from aggregator.fetch_history import FetchRecord
 from aggregator.models import Feed
 from aggregator.settings import load_settings
-from aggregator.store import FetchRecord
 
 JITTER = 0.10  # +-10% on the time of the next crawl, as on every feed's next check
 
@@ -53,10 +53,10 @@ def main(argv=None) -> int:
         if args.spider == "blog":
             if len(args.feed) != 1:
                 raise HustingsError("blog crawls one feed: give exactly one --feed")
-            report = crawl_blog(engine, settings, store.get_feed(engine, args.feed[0]), full=args.full)
+            report = crawl_blog(engine, settings, feed_store.get_feed(engine, args.feed[0]), full=args.full)
         else:
-            feeds = [store.get_feed(engine, i) for i in args.feed] or \
-                [store.get_feed(engine, i) for i in store.fulltext_pending_feeds(engine, utcnow())]
+            feeds = [feed_store.get_feed(engine, i) for i in args.feed] or \
+                [feed_store.get_feed(engine, i) for i in fulltext_store.fulltext_pending_feeds(engine, utcnow())]
             report = crawl_fulltext(engine, settings, feeds, again=args.again, post_ids=args.post)
     except HustingsError as exc:
         print(f"spiders.run: {exc}", file=sys.stderr)
@@ -107,8 +107,8 @@ def crawl_blog(engine, settings, feed: Feed, *, full: bool = False) -> dict:
         raise HustingsError(f"{feed.label} is a feed, not a blog to crawl (its posts' full text: fulltext)")
     started, clock = utcnow(), time.monotonic()
     host = urlsplit(feed.url).hostname or ""
-    spider, stats = _run(settings, BlogSpider, feed=feed, known=store.post_urls(engine, feed.id),
-                         elsewhere=store.post_urls_elsewhere(engine, feed.id, host), full=full)
+    spider, stats = _run(settings, BlogSpider, feed=feed, known=post_store.post_urls(engine, feed.id),
+                         elsewhere=post_store.post_urls_elsewhere(engine, feed.id, host), full=full)
     tally = spider.tally[feed.id]
     tally.elsewhere = len(spider.seen_elsewhere)
     stopped = _stopped(stats, settings)
@@ -124,7 +124,7 @@ def crawl_blog(engine, settings, feed: Feed, *, full: bool = False) -> dict:
         # from then on crawls stop at what they know.
         complete = not stopped or (tally.posts_found == 0 and not full)
         next_at = started + timedelta(seconds=settings.crawl_every_s * random.uniform(1 - JITTER, 1 + JITTER))
-        store.record_crawl_success(engine, feed, record, next_check_at=next_at, interval_s=settings.crawl_every_s,
+        fetch_history.record_crawl_success(engine, feed, record, next_check_at=next_at, interval_s=settings.crawl_every_s,
                                    crawled_all=complete)
     else:
         error = spider.home_error or f"{feed.url}: the start page could not be read"
@@ -134,7 +134,7 @@ def crawl_blog(engine, settings, feed: Feed, *, full: bool = False) -> dict:
         errors = feed.error_count + 1
         last_good = feed.last_success_at or feed.created_at or started
         status = "gone" if started - last_good > timedelta(days=settings.fetch_disable_after_days) else "erroring"
-        store.record_failure(engine, feed, record, next_check_at=polling.after_error(started, errors, settings),
+        fetch_history.record_failure(engine, feed, record, next_check_at=polling.after_error(started, errors, settings),
                              status=status)
     return {
         "spider": "blog", "result": "ok" if ok else "failed", "feed_id": feed.id, "url": feed.url,
@@ -152,7 +152,7 @@ def crawl_fulltext(engine, settings, feeds: list[Feed], *, again: bool = False, 
     started, clock = utcnow(), time.monotonic()
     jobs = []
     for feed in feeds:
-        posts = store.fulltext_candidates(engine, feed.id, started, limit=settings.crawl_max_pages, again=again,
+        posts = fulltext_store.fulltext_candidates(engine, feed.id, started, limit=settings.crawl_max_pages, again=again,
                                           post_ids=post_ids)
         if posts:
             jobs.append((feed, posts))
@@ -162,14 +162,14 @@ def crawl_fulltext(engine, settings, feeds: list[Feed], *, again: bool = False, 
     spider, stats = _run(settings, FulltextSpider, jobs=jobs)
     failed_posts = dict(spider.failures)
     for post_id, why in failed_posts.items():
-        store.fulltext_failed(engine, post_id, why, started)
+        fulltext_store.fulltext_failed(engine, post_id, why, started)
     stopped = _stopped(stats, settings)
     for feed, posts in jobs:
         tally = spider.tally[feed.id]
         untried = len(posts) - tally.updated - tally.unchanged - tally.failed
         problems = [w for w in (stopped, f"{tally.failed} of {len(posts)} pages gave no article" if tally.failed else "")
                     if w]
-        store.insert_fetch(engine, feed.id, FetchRecord(
+        fetch_history.insert_fetch(engine, feed.id, FetchRecord(
             started_at=started, duration_s=time.monotonic() - clock, updated_posts=tally.updated,
             error="; ".join(problems + tally.errors[:3])[:2000], kind="fulltext",
         ))

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-
 from .conftest import rss
 
 ROOT = Path(__file__).resolve().parents[1]

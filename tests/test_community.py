@@ -18,10 +18,12 @@ import pytest
 import sqlalchemy as sa
 import webtest
 
-from aggregator import db, store
+from aggregator import db, feed_store, post_store
 from aggregator.db import recommendations, sessions
 from aggregator.models import Post
 from aggregator.settings import Settings
+from community import accounts, ratelimits
+from community.moderation_log import log_action
 from web import security
 from web.app import make_app
 from web.server import serve_threaded
@@ -34,12 +36,12 @@ def make_site(data_dir: Path, **settings) -> tuple[Settings, object, int]:
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(st)
     db.migrate(engine)
-    feed, _ = store.add_feed(engine, "http://127.0.0.1/feed.xml", title="Valley Branch")
+    feed, _ = feed_store.add_feed(engine, "http://127.0.0.1/feed.xml", title="Valley Branch")
     now = datetime.now(timezone.utc)
-    store.save_posts(engine, feed, [Post(feed.id, "g1", "http://127.0.0.1/p/1", "Saving the library",
+    post_store.save_posts(engine, feed, [Post(feed.id, "g1", "http://127.0.0.1/p/1", "Saving the library",
                                          "<p>Why the library matters.</p>", published=now, identity="g:1")])
-    security.add_moderator(engine, "mod@example.org", PASSWORD)
-    return st, engine, store.list_posts(engine)[0]["id"]
+    accounts.add_moderator(engine, "mod@example.org", PASSWORD)
+    return st, engine, post_store.list_posts(engine)[0]["id"]
 
 
 @pytest.fixture
@@ -57,7 +59,7 @@ def recommendation_count(engine, post_id: int) -> tuple[int, int]:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(sa.func.count()).select_from(recommendations)
                             .where(recommendations.c.post_id == post_id)).scalar()
-    return rows, store.get_post(engine, post_id)["recommendations"]
+    return rows, post_store.get_post(engine, post_id)["recommendations"]
 
 
 # --- CSRF -------------------------------------------------------------------------------------
@@ -198,7 +200,7 @@ def test_sign_in_makes_a_database_session_and_sign_out_ends_it(site):
     assert "Sign out" in front.text and front.headers["Cache-Control"].startswith("private")
     front.forms[0].submit(status=303) if front.forms[0].action == "/logout" else None
     assert "Sign out" not in app.get("/").text
-    assert security.load_session(engine, token) is None
+    assert accounts.load_session(engine, token) is None
 
 
 def test_session_cookie_is_secure_over_https(site):
@@ -217,8 +219,8 @@ def test_wrong_passwords_and_unknown_addresses_get_the_same_answer(site):
     unknown = sign_in(app, email="nobody@example.org", status=401)
     assert "do not match" in wrong.text and "do not match" in unknown.text
     assert security.SESSION_COOKIE not in app.cookies
-    with pytest.raises(security.AuthError):
-        security.authenticate(engine, "mod@example.org", "")
+    with pytest.raises(accounts.AuthError):
+        accounts.authenticate(engine, "mod@example.org", "")
 
 
 def test_next_after_sign_in_stays_on_this_site(site):
@@ -254,9 +256,9 @@ def test_passwords_are_argon2id_and_short_ones_refused(site):
         hashed = conn.execute(sa.select(moderators.c.password_hash)).scalar()
     assert hashed.startswith("$argon2id$")
     with pytest.raises(Exception, match="at least 10"):
-        security.add_moderator(engine, "b@example.org", "short")
+        accounts.add_moderator(engine, "b@example.org", "short")
     with pytest.raises(Exception, match="already"):
-        security.add_moderator(engine, "MOD@example.org", PASSWORD)
+        accounts.add_moderator(engine, "MOD@example.org", PASSWORD)
 
 
 def test_moderator_add_command(cli, tmp_path, monkeypatch):
@@ -272,10 +274,10 @@ def test_moderator_add_command(cli, tmp_path, monkeypatch):
 
 def test_rate_limit_windows_are_shared_and_reset(site):
     st, engine, post_id, app = site
-    assert [security.hit(engine, "t:1", "2/1m", now=600) for _ in range(3)] == [0, 0, 60]
-    assert security.hit(engine, "t:1", "2/1m", now=659) == 1
-    assert security.hit(engine, "t:1", "2/1m", now=660) == 0  # a new window
-    assert security.hit(engine, "t:2", "2/1m", now=600) == 0  # another client
+    assert [ratelimits.hit(engine, "t:1", "2/1m", now=600) for _ in range(3)] == [0, 0, 60]
+    assert ratelimits.hit(engine, "t:1", "2/1m", now=659) == 1
+    assert ratelimits.hit(engine, "t:1", "2/1m", now=660) == 0  # a new window
+    assert ratelimits.hit(engine, "t:2", "2/1m", now=600) == 0  # another client
 
 
 # --- the public moderation log ---------------------------------------------------------------------
@@ -284,9 +286,9 @@ def test_rate_limit_windows_are_shared_and_reset(site):
 def test_moderation_log_is_public_and_lists_actions(site):
     st, engine, post_id, app = site
     with db.writing(engine) as conn:
-        store.log_action(conn, "mod@example.org", "hide_post", target_type="post", target_id=post_id,
+        log_action(conn, "mod@example.org", "hide_post", target_type="post", target_id=post_id,
                          target_label="Saving the library", reason="<b>spam</b>")
-        store.log_action(conn, "system", "feed_gone", target_type="blog", target_id=1, target_label="Valley Branch",
+        log_action(conn, "system", "feed_gone", target_type="blog", target_id=1, target_label="Valley Branch",
                          reason="HTTP 410")
     page = app.get("/moderation")
     assert "hide post" in page.text and "&lt;b&gt;spam&lt;/b&gt;" in page.text

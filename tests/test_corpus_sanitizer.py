@@ -28,7 +28,7 @@ Idempotence: ``clean(clean(x)) == clean(x)``, compared after sorting each tag's
 attributes and turning CR into LF (both are serialisation details). bleach
 outputs that are whitespace only may become empty on a second pass; that is
 tolerated. Attribute *order* is checked separately, as determinism: the same
-input must give byte-identical output every time, because store.content_hash
+input must give byte-identical output every time, because post_store.content_hash
 hashes content_html to decide whether a post was updated.
 
 The policy's attribute allow-list (``ATTRIBUTES`` plus what the policy itself

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import feedparser
 import pytest
 
-from aggregator import db, parse, pipeline, store
+from aggregator import db, feed_store, fetch_history, parse, pipeline, post_store
 from aggregator.errors import HustingsError
 from aggregator.models import Feed
 from hustings import demo
@@ -43,14 +43,14 @@ def test_prepare_demo_fetches_indexes_and_is_idempotent(settings):
 
         engine = db.make_engine(site.settings)
         try:
-            feeds = store.list_feeds(engine)
+            feeds = feed_store.list_feeds(engine)
             assert {f["title"]: f["posts"] for f in feeds} == expected
             for f in feeds:
                 assert (f["status"], f["error_count"], f["last_error"]) == ("active", 0, ""), f
-                history = store.fetch_history(engine, f["id"], limit=100)
+                history = fetch_history.fetch_history(engine, f["id"], limit=100)
                 assert history and all(h["error"] == "" and h["http_status"] in (200, 304) for h in history)
 
-            posts = store.list_posts(engine, limit=1000)
+            posts = post_store.list_posts(engine, limit=1000)
             by_title = {p["title"]: p for p in posts}
             hostile = by_title["Sign the petition: the box is back"]["content_html"]
             assert "<script" not in hostile and "onerror" not in hostile and "document.cookie" not in hostile

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import pipeline, store
+from aggregator import feed_store, fetch_history, pipeline, post_store
 from aggregator.db import utcnow
 from aggregator.errors import BlockedAddress, FetchError
 from aggregator.fetch import fetch
@@ -99,11 +99,11 @@ def respond(h, status: int, body: bytes = b"", headers: dict | None = None) -> N
 
 
 def history(engine, feed_id: int) -> list[dict]:
-    return store.fetch_history(engine, feed_id)
+    return fetch_history.fetch_history(engine, feed_id)
 
 
 def feed_row(engine, feed_id: int) -> dict:
-    [row] = [r for r in store.list_feeds(engine) if r["id"] == feed_id]
+    [row] = [r for r in feed_store.list_feeds(engine) if r["id"] == feed_id]
     return row
 
 
@@ -304,7 +304,7 @@ def _billion_laughs() -> str:
 def _stored_text(engine, feed_id: int) -> list[str]:
     """Every text the store kept about this feed: feed row, posts, fetch history."""
     texts = [str(v) for v in feed_row(engine, feed_id).values()]
-    for post in store.list_posts(engine, feed_id=feed_id, include_hidden=True):
+    for post in post_store.list_posts(engine, feed_id=feed_id, include_hidden=True):
         texts += [str(v) for v in post.values()]
     for row in history(engine, feed_id):
         texts += [str(v) for v in row.values()]
@@ -313,7 +313,7 @@ def _stored_text(engine, feed_id: int) -> list[str]:
 
 def test_billion_laughs_feed_is_harmless(server, engine, fast):
     url = server.route("/laughs.xml", _billion_laughs())
-    feed, _ = store.add_feed(engine, url)
+    feed, _ = feed_store.add_feed(engine, url)
     started = time.monotonic()
     tracemalloc.start()
     try:
@@ -359,7 +359,7 @@ def test_external_entities_never_read_local_files(name, server, engine, fast):
     if not passwd.exists() or "root:" not in passwd.read_text(errors="replace"):
         pytest.skip("/etc/passwd has no root entry to leak")
     url = server.route("/xxe.xml", XXE_FEEDS[name])
-    feed, _ = store.add_feed(engine, url)
+    feed, _ = feed_store.add_feed(engine, url)
     outcome = pipeline.refresh_feed(engine, feed, fast)
     assert outcome.result in ("ok", "failed")
     texts = _stored_text(engine, feed.id)
@@ -440,11 +440,11 @@ def test_every_hop_is_checked(server, trap, fast):
 def test_permanent_redirect_to_a_blocked_address_leaves_the_feed_url(server, trap, engine, fast):
     trap.route("/feed.xml", FEED)
     url = server.route("/moving.xml", status=301, headers={"Location": trap.url("/feed.xml")})
-    feed, _ = store.add_feed(engine, url)
+    feed, _ = feed_store.add_feed(engine, url)
     outcome = pipeline.refresh_feed(engine, feed, fast)
     assert outcome.result == "failed"
     assert outcome.moved_to == ""
-    after = store.get_feed(engine, feed.id)
+    after = feed_store.get_feed(engine, feed.id)
     assert after.url == url
     assert feed_row(engine, feed.id)["previous_url"] == ""
     assert after.status == "erroring" and after.error_count == 1
@@ -458,7 +458,7 @@ def test_permanent_redirect_to_a_blocked_address_leaves_the_feed_url(server, tra
 def test_only_a_permanent_redirect_moves_the_feed(status, moves, server, engine, fast):
     new = server.route("/new.xml", FEED)
     old = server.route("/old.xml", status=status, headers={"Location": new})
-    feed, _ = store.add_feed(engine, old)
+    feed, _ = feed_store.add_feed(engine, old)
     outcome = pipeline.refresh_feed(engine, feed, fast)
     assert outcome.result == "ok", outcome.error
     row = feed_row(engine, feed.id)
@@ -474,10 +474,10 @@ def test_permanent_then_temporary_redirect_does_not_move_the_feed(server, engine
     server.route("/final.xml", FEED)
     server.route("/middle.xml", status=302, headers={"Location": "/final.xml"})
     old = server.route("/start.xml", status=301, headers={"Location": "/middle.xml"})
-    feed, _ = store.add_feed(engine, old)
+    feed, _ = feed_store.add_feed(engine, old)
     outcome = pipeline.refresh_feed(engine, feed, fast)
     assert outcome.result == "ok"
-    assert store.get_feed(engine, feed.id).url == old
+    assert feed_store.get_feed(engine, feed.id).url == old
 
 
 # --- status codes, Retry-After and backoff --------------------------------------
@@ -513,11 +513,11 @@ def test_retry_after_is_read(status, retry_after, expected, server, fast):
 def test_retry_after_schedules_the_next_check(status, retry_after, server, engine, fast):
     value = _http_date(125) if retry_after == "date" else retry_after
     url = server.route("/later.xml", b"", status=status, headers={"Retry-After": value})
-    feed, _ = store.add_feed(engine, url)
+    feed, _ = feed_store.add_feed(engine, url)
     now = utcnow()
     outcome = pipeline.refresh_feed(engine, feed, fast, now=now)
     assert outcome.result == "failed" and outcome.http_status == status
-    after = store.get_feed(engine, feed.id)
+    after = feed_store.get_feed(engine, feed.id)
     assert after.next_check_at >= now + timedelta(seconds=120)
     assert after.next_check_at <= now + timedelta(seconds=125 * 1.1 + 5)
     assert after.status == "erroring"
@@ -531,34 +531,34 @@ def test_retry_after_schedules_the_next_check(status, retry_after, server, engin
 def test_gone_feed_stops_being_polled(server, engine, fast):
     gone_url = server.route("/gone.xml", b"", status=410)
     missing_url = server.route("/missing.xml", b"", status=404)
-    gone, _ = store.add_feed(engine, gone_url)
-    missing, _ = store.add_feed(engine, missing_url)
+    gone, _ = feed_store.add_feed(engine, gone_url)
+    missing, _ = feed_store.add_feed(engine, missing_url)
     now = utcnow()
     assert pipeline.refresh_feed(engine, gone, fast, now=now).result == "failed"
     assert pipeline.refresh_feed(engine, missing, fast, now=now).result == "failed"
-    after = store.get_feed(engine, gone.id)
+    after = feed_store.get_feed(engine, gone.id)
     assert after.status == "gone"
     assert "410" in after.last_error
     assert history(engine, gone.id)[0]["http_status"] == 410
-    due = {f.id for f in store.feeds_due(engine, now + timedelta(days=30))}
+    due = {f.id for f in feed_store.feeds_due(engine, now + timedelta(days=30))}
     assert gone.id not in due
     assert missing.id in due  # the control: an erroring feed is still polled
 
 
 def test_repeated_failures_back_off(server, engine, fast):
     url = server.route("/nothing.xml", b"", status=404)
-    feed, _ = store.add_feed(engine, url)
+    feed, _ = feed_store.add_feed(engine, url)
 
     now1 = utcnow()
     pipeline.refresh_feed(engine, feed, fast, now=now1)
-    first = store.get_feed(engine, feed.id)
+    first = feed_store.get_feed(engine, feed.id)
     assert first.status == "erroring" and first.error_count == 1
     assert "404" in first.last_error
     delay1 = (first.next_check_at - now1).total_seconds()
 
     now2 = now1 + timedelta(seconds=delay1)
     pipeline.refresh_feed(engine, first, fast, now=now2)
-    second = store.get_feed(engine, feed.id)
+    second = feed_store.get_feed(engine, feed.id)
     assert second.error_count == 2
     delay2 = (second.next_check_at - now2).total_seconds()
 
@@ -570,13 +570,13 @@ def test_repeated_failures_back_off(server, engine, fast):
 
 def test_success_after_failures_clears_the_error(server, engine, fast):
     url = server.route("/flaky.xml", b"", status=500)
-    feed, _ = store.add_feed(engine, url)
+    feed, _ = feed_store.add_feed(engine, url)
     pipeline.refresh_feed(engine, feed, fast)
-    assert store.get_feed(engine, feed.id).error_count == 1
+    assert feed_store.get_feed(engine, feed.id).error_count == 1
     server.route("/flaky.xml", FEED)
-    outcome = pipeline.refresh_feed(engine, store.get_feed(engine, feed.id), fast)
+    outcome = pipeline.refresh_feed(engine, feed_store.get_feed(engine, feed.id), fast)
     assert outcome.result == "ok"
-    after = store.get_feed(engine, feed.id)
+    after = feed_store.get_feed(engine, feed.id)
     assert after.status == "active" and after.error_count == 0 and after.last_error == ""
 
 
@@ -585,11 +585,11 @@ def test_success_after_failures_clears_the_error(server, engine, fast):
 
 def test_etag_round_trip(server, engine, fast):
     url = server.route("/etag.xml", FEED, etag='"v1"')
-    feed, _ = store.add_feed(engine, url)
+    feed, _ = feed_store.add_feed(engine, url)
     first = pipeline.refresh_feed(engine, feed, fast)
     assert first.result == "ok" and first.http_status == 200
     assert "if-none-match" not in server.requests[-1].headers
-    stored = store.get_feed(engine, feed.id)
+    stored = feed_store.get_feed(engine, feed.id)
     assert stored.etag == '"v1"'
 
     second = pipeline.refresh_feed(engine, stored, fast)
@@ -610,11 +610,11 @@ def test_last_modified_round_trip(server, engine, fast):
             respond(h, 200, FEED.encode(), {"Content-Type": "application/rss+xml", "Last-Modified": stamp})
 
     url = server.route("/lm.xml", handler=handler)
-    feed, _ = store.add_feed(engine, url)
+    feed, _ = feed_store.add_feed(engine, url)
     first = pipeline.refresh_feed(engine, feed, fast)
     assert first.result == "ok"
     assert "if-modified-since" not in server.requests[-1].headers
-    stored = store.get_feed(engine, feed.id)
+    stored = feed_store.get_feed(engine, feed.id)
     assert stored.last_modified == stamp
 
     second = pipeline.refresh_feed(engine, stored, fast)
@@ -679,8 +679,8 @@ def test_batch_survives_hostile_feeds(server, trap, stop, engine, fast):
         server.route("/h-html.xml", b"<!doctype html><html><body>no feed</body></html>",
                      content_type="text/html"),
     ]
-    good = [store.add_feed(engine, u)[0] for u in good_urls]
-    hostile = [store.add_feed(engine, u)[0] for u in hostile_urls]
+    good = [feed_store.add_feed(engine, u)[0] for u in good_urls]
+    hostile = [feed_store.add_feed(engine, u)[0] for u in hostile_urls]
     s = dataclasses.replace(fast, fetch_workers=16, fetch_per_host=16)
 
     started = time.monotonic()
@@ -692,7 +692,7 @@ def test_batch_survives_hostile_feeds(server, trap, stop, engine, fast):
     assert elapsed <= DEADLINE + SLACK + 4.0, f"the batch took {elapsed:.1f}s"
     by_id = {o.feed_id: o for o in outcomes}
     assert set(by_id) == {f.id for f in good + hostile}
-    rows = {r["id"]: r for r in store.list_feeds(engine)}
+    rows = {r["id"]: r for r in feed_store.list_feeds(engine)}
     for f in good:
         assert by_id[f.id].result == "ok", by_id[f.id].error
         assert rows[f.id]["posts"] == 2
@@ -728,7 +728,7 @@ def concurrency_counter():
 @pytest.mark.parametrize("per_host", [2, 6])
 def test_per_host_concurrency_is_capped(per_host, server, engine, fast):
     handler, state = concurrency_counter()
-    feeds = [store.add_feed(engine, server.route(f"/polite{i}.xml", handler=handler))[0] for i in range(6)]
+    feeds = [feed_store.add_feed(engine, server.route(f"/polite{i}.xml", handler=handler))[0] for i in range(6)]
     s = dataclasses.replace(fast, fetch_workers=8, fetch_per_host=per_host)
     outcomes = pipeline.refresh_feeds(engine, feeds, s)
     assert [o.result for o in outcomes] == ["ok"] * 6
@@ -745,7 +745,7 @@ def test_per_host_cap_holds_whatever_the_address_spelling(server, engine, fast):
     handler, state = concurrency_counter()
     server.route("/spelled.xml", handler=handler)
     spellings = ["127.0.0.1", "0x7f.1", "2130706433", "127.1", "0177.0.0.1", "127.0.0.01"]
-    feeds = [store.add_feed(engine, f"http://{host}:{server.port}/spelled.xml?{i}")[0]
+    feeds = [feed_store.add_feed(engine, f"http://{host}:{server.port}/spelled.xml?{i}")[0]
              for i, host in enumerate(spellings)]
     s = dataclasses.replace(fast, fetch_workers=8, fetch_per_host=2)
     outcomes = pipeline.refresh_feeds(engine, feeds, s)

@@ -25,16 +25,6 @@ from aggregator.settings import Settings
 from .conftest import rss
 
 
-
-
-
-
-
-
-
-
-
-
 def _no_dns(host, port):
     raise AssertionError(f"the guard asked the resolver about {host!r}; it must not for this input")
 

@@ -1,6 +1,6 @@
 """The search index writer: sync, rebuild, check, the writer's lock, crashes and readers.
 
-Posts go in through the real store (``store.save_posts`` with already-sanitised Post
+Posts go in through the real store (``post_store.save_posts`` with already-sanitised Post
 records), changes come out through ``index.writer.sync``; a second process stands in for
 a writer that is killed or that holds the lock. Nothing here touches the network.
 """
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import store
+from aggregator import feed_store, post_store
 from aggregator.models import Post
+from community import moderation
 from hustings.cli import main
 from index import writer
 from index.schema import current_dir, index_link, open_index
@@ -40,11 +41,11 @@ def make_post(feed, guid: str, title: str, body: str, *, minutes: int = 0, autho
 
 
 def save(engine, feed, *posts_):
-    return store.save_posts(engine, feed, list(posts_))
+    return post_store.save_posts(engine, feed, list(posts_))
 
 
 def post_id(engine, feed, guid: str) -> int:
-    for row in store.list_posts(engine, feed_id=feed.id, limit=10_000, include_hidden=True):
+    for row in post_store.list_posts(engine, feed_id=feed.id, limit=10_000, include_hidden=True):
         if row["guid"] == guid:
             return row["id"]
     raise LookupError(guid)
@@ -70,12 +71,12 @@ def index_dirs(settings) -> set[str]:
 
 @pytest.fixture
 def feed(engine):
-    return store.add_feed(engine, "http://127.0.0.1/fabian/feed.xml", title="Fabian Review")[0]
+    return feed_store.add_feed(engine, "http://127.0.0.1/fabian/feed.xml", title="Fabian Review")[0]
 
 
 @pytest.fixture
 def other_feed(engine):
-    return store.add_feed(engine, "http://127.0.0.1/green/feed.xml", title="Green Doorstep")[0]
+    return feed_store.add_feed(engine, "http://127.0.0.1/green/feed.xml", title="Green Doorstep")[0]
 
 
 @pytest.fixture
@@ -156,18 +157,18 @@ def test_a_blog_rejected_or_approved_leaves_or_joins_search(settings, engine, fe
     writer.sync(engine, settings)
     assert found(settings, engine, "allotments") == {a, c}
 
-    store.set_feed_status(engine, feed.id, "rejected")
+    feed_store.set_feed_status(engine, feed.id, "rejected")
     # Before the sync the index still has them, but they are never shown.
     assert found(settings, engine, "allotments") == {c}
     report = writer.sync(engine, settings)
     assert (report.applied, report.removed) == (2, 2)
     assert index_ids(settings) == {c} and writer.check(engine, settings).ok
 
-    store.set_feed_status(engine, feed.id, "paused")  # paused blogs stay published
+    feed_store.set_feed_status(engine, feed.id, "paused")  # paused blogs stay published
     report = writer.sync(engine, settings)
     assert (report.applied, report.indexed) == (2, 2)
     assert found(settings, engine, "allotments") == {a, c} and writer.check(engine, settings).ok
-    store.set_feed_status(engine, feed.id, "active")  # published to published: nothing to re-index
+    feed_store.set_feed_status(engine, feed.id, "active")  # published to published: nothing to re-index
     assert writer.sync(engine, settings).applied == 0
 
 
@@ -179,7 +180,7 @@ def test_hide_delete_and_unhide_reach_the_index(settings, engine, feed, other_fe
     a, b, c = (post_id(engine, feed, g) for g in "abc")
     writer.sync(engine, settings)
 
-    store.hide_post(engine, a, "spam")
+    moderation.hide_post(engine, a, actor="test", reason="spam")
     # Before the sync: still in the index, but never shown.
     assert a in index_ids(settings)
     assert found(settings, engine, "allotments") == set()
@@ -188,12 +189,12 @@ def test_hide_delete_and_unhide_reach_the_index(settings, engine, feed, other_fe
     assert index_ids(settings) == {b, c} and writer.check(engine, settings).ok
     assert found(settings, engine, "allotments") == set()
 
-    store.unhide_post(engine, a)
+    moderation.unhide_post(engine, a, actor="test")
     shown = writer.sync(engine, settings)
     assert (shown.applied, shown.indexed, shown.removed) == (1, 1, 0)
     assert index_ids(settings) == {a, b, c} and found(settings, engine, "allotments") == {a}
 
-    store.delete_post(engine, b)
+    post_store.delete_post(engine, b)
     deleted = writer.sync(engine, settings)
     assert (deleted.applied, deleted.removed) == (1, 1)
     assert index_ids(settings) == {a, c} and found(settings, engine, "council tax") == set()
@@ -220,7 +221,7 @@ def test_check_reports_an_index_that_is_behind(settings, engine, feed, cli):
     writer.sync(engine, settings)
     cli("index", "check")
 
-    store.hide_post(engine, a, "spam")
+    moderation.hide_post(engine, a, actor="test", reason="spam")
     save(engine, feed, make_post(feed, "c", "Canvassing in the rain", "Forty doors knocked.", minutes=3))
     c = post_id(engine, feed, "c")
     report = writer.check(engine, settings)
@@ -296,7 +297,7 @@ def snapshot(settings, engine) -> dict:
 
 def test_sync_equals_rebuild(settings, engine):
     rng = random.Random(20261121)
-    feeds = [store.add_feed(engine, f"http://127.0.0.1/f{i}.xml", title=t)[0]
+    feeds = [feed_store.add_feed(engine, f"http://127.0.0.1/f{i}.xml", title=t)[0]
              for i, t in enumerate(("Fabian Review", "Green Doorstep", "Valley Socialist"))]
     minutes = iter(rng.sample(range(1, 10**6), 500))  # distinct dates: "newest" has no ties
     guids: list[tuple] = []  # (feed, guid, url)
@@ -323,13 +324,13 @@ def test_sync_equals_rebuild(settings, engine):
         insert(rng.randint(3, 10))
         for f, guid, url in rng.sample(guids, 6):  # edits
             save(engine, f, version(f, guid, url))
-        rows = store.list_posts(engine, limit=10_000, include_hidden=True)
+        rows = post_store.list_posts(engine, limit=10_000, include_hidden=True)
         for row in rng.sample(rows, 3):
-            store.hide_post(engine, row["id"], "random")
+            moderation.hide_post(engine, row["id"], actor="test", reason="random")
         for row in [r for r in rows if r["hidden"]][:2]:
-            store.unhide_post(engine, row["id"])
+            moderation.unhide_post(engine, row["id"], actor="test")
         for row in rng.sample(rows, 2):
-            store.delete_post(engine, row["id"])
+            post_store.delete_post(engine, row["id"])
         src = rng.choice(guids)  # a cross-post of an existing URL on another blog
         f = rng.choice([x for x in feeds if x.id != src[0].id])
         guids.append((f, f"x{len(guids)}", src[2]))
@@ -525,7 +526,7 @@ def test_a_reader_searching_while_the_writer_commits_never_errors(settings, engi
             if r in (7, 14):
                 writer.rebuild(engine, settings)  # the symlink swaps under the reader
             time.sleep(0.01)
-        wanted = {row["id"] for row in store.list_posts(engine, limit=1000) if row["title"].startswith("round")}
+        wanted = {row["id"] for row in post_store.list_posts(engine, limit=1000) if row["title"].startswith("round")}
         assert len(wanted) == 60
         deadline = time.monotonic() + 10
         while latest[0] != wanted and time.monotonic() < deadline and not errors:
@@ -554,7 +555,7 @@ def test_a_searcher_follows_rebuilds(settings, engine, feed):
         writer.rebuild(engine, settings)
         assert opened not in index_dirs(settings)  # the directory the searcher first opened is gone
         assert {h.id for h in searcher.search("allotments OR zebra").results} == {a, post_id(engine, feed, "z")}
-        store.hide_post(engine, a, "spam")
+        moderation.hide_post(engine, a, actor="test", reason="spam")
         writer.sync(engine, settings)
         assert {h.id for h in searcher.search("allotments OR zebra").results} == {post_id(engine, feed, "z")}
     finally:

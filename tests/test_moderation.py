@@ -14,10 +14,12 @@ import pytest
 import sqlalchemy as sa
 import webtest
 
-from aggregator import db, outbox as outbox_mod, pipeline, store, submissions
+from aggregator import db, feed_store, fetch_history, pipeline, post_store
 from aggregator.db import moderation_log, outbox, posts
+from aggregator.fetch_history import FAILING_NOTICE_AFTER
 from aggregator.models import Post
 from aggregator.settings import Settings
+from community import accounts, notices, submissions
 from tests.conftest import rss
 from web import security
 from web.app import make_app
@@ -41,14 +43,14 @@ class Site:
         db.migrate(self.engine)
         self.app = make_app(self.settings)
         now = datetime.now(timezone.utc)
-        self.feed, _ = store.add_feed(self.engine, "http://127.0.0.1:9/feed.xml", title="Valley Branch",
+        self.feed, _ = feed_store.add_feed(self.engine, "http://127.0.0.1:9/feed.xml", title="Valley Branch",
                                       site_url="http://127.0.0.1:9/")
-        store.save_posts(self.engine, self.feed, [
+        post_store.save_posts(self.engine, self.feed, [
             Post(self.feed.id, f"g{i}", f"http://127.0.0.1:9/p/{i}", title, f"<p>{title}, in full.</p>",
                  published=now - timedelta(hours=i), identity=f"g:{i}")
             for i, title in enumerate(["Saving the library", "The bus depot vote"])])
-        self.post = {p["title"]: p["id"] for p in store.list_posts(self.engine)}
-        security.add_moderator(self.engine, EMAIL, PASSWORD)
+        self.post = {p["title"]: p["id"] for p in post_store.list_posts(self.engine)}
+        accounts.add_moderator(self.engine, EMAIL, PASSWORD)
 
     def reader(self) -> webtest.TestApp:
         return webtest.TestApp(self.app)
@@ -78,7 +80,7 @@ def quick_passwords(monkeypatch):
     not the hash (tests/test_community.py checks the real parameters)."""
     from argon2 import PasswordHasher
 
-    monkeypatch.setattr(security, "_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(accounts, "_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture
@@ -131,8 +133,8 @@ def test_moderator_forms_refuse_anonymous_readers(site, path):
     assert "/login?next=" in res.headers["Location"]
     reader.post(site.fill(path), {"reason": "because"}, status=403)
     assert site.log() == []
-    assert store.get_feed(site.engine, site.feed.id).status == "active"
-    assert not store.get_post(site.engine, site.post["Saving the library"])["hidden"]
+    assert feed_store.get_feed(site.engine, site.feed.id).status == "active"
+    assert not post_store.get_post(site.engine, site.post["Saving the library"])["hidden"]
 
 
 @pytest.mark.parametrize("path", POST_FORMS)
@@ -169,7 +171,7 @@ def test_feature_hide_unhide_from_the_pages_each_logged_with_who_what_why(site):
     pid = site.post["Saving the library"]
     page = mod.get(f"/posts/{pid}")
     form_with_action(page, f"/moderate/posts/{pid}/feature").submit(status=303)
-    assert store.get_post(site.engine, pid)["featured_at"] is not None
+    assert post_store.get_post(site.engine, pid)["featured_at"] is not None
     picks = site.reader().get("/").text.split('class="picks"', 1)[1].split("</section>", 1)[0]
     assert "Saving the library" in picks
 
@@ -211,7 +213,7 @@ def test_a_hidden_pick_stops_being_a_pick(site):
     token = token_of(mod.get("/moderate/posts"))
     mod.post(f"/moderate/posts/{pid}/feature", {"csrf_token": token}, status=303)
     mod.post(f"/moderate/posts/{pid}/hide", {"csrf_token": token, "reason": "Legal advice"}, status=303)
-    assert store.get_post(site.engine, pid)["featured_at"] is None
+    assert post_store.get_post(site.engine, pid)["featured_at"] is None
     res = mod.post(f"/moderate/posts/{pid}/feature", {"csrf_token": token}, status=400)
     assert "unhide it first" in res.text
     # The error page's "Sign out" form carries the moderator's own token, not the placeholder.
@@ -224,7 +226,7 @@ def test_a_hidden_pick_stops_being_a_pick(site):
 
 def test_pause_resume_and_remove_a_blog(site, server):
     blog_id = submitted_blog(site, server)
-    store.save_posts(site.engine, store.get_feed(site.engine, blog_id), [
+    post_store.save_posts(site.engine, feed_store.get_feed(site.engine, blog_id), [
         Post(blog_id, "r1", server.url("/p/r1"), "Riverside ward surgery", "<p>Saturday.</p>",
              published=datetime.now(timezone.utc), identity="g:r1")])
     mod = site.moderator()
@@ -232,15 +234,15 @@ def test_pause_resume_and_remove_a_blog(site, server):
     form = form_with_action(health, f"/moderate/blogs/{blog_id}/pause")
     form["reason"] = "Feed floods us with duplicates"
     form.submit(status=303)
-    assert store.get_feed(site.engine, blog_id).status == "paused"
+    assert feed_store.get_feed(site.engine, blog_id).status == "paused"
     assert "Riverside ward surgery" in site.reader().get("/new").text  # paused: posts stay
-    assert blog_id not in [f.id for f in store.feeds_due(site.engine, datetime.now(timezone.utc) + timedelta(days=2))]
+    assert blog_id not in [f.id for f in feed_store.feeds_due(site.engine, datetime.now(timezone.utc) + timedelta(days=2))]
     token = token_of(health)
     mod.post(f"/moderate/blogs/{blog_id}/pause", {"csrf_token": token}, status=400)  # already paused
 
     health = mod.get(f"/moderate/blogs/{blog_id}")
     form_with_action(health, f"/moderate/blogs/{blog_id}/resume").submit(status=303)
-    feed = store.get_feed(site.engine, blog_id)
+    feed = feed_store.get_feed(site.engine, blog_id)
     assert feed.status == "active" and feed.next_check_at <= datetime.now(timezone.utc)
 
     res = mod.post(f"/moderate/blogs/{blog_id}/remove", {"csrf_token": token, "reason": ""}, status=400)
@@ -248,7 +250,7 @@ def test_pause_resume_and_remove_a_blog(site, server):
     form = form_with_action(mod.get(f"/moderate/blogs/{blog_id}"), f"/moderate/blogs/{blog_id}/remove")
     form["reason"] = "The author asked us to"
     form.submit(status=303)
-    assert store.get_feed(site.engine, blog_id).status == "rejected"
+    assert feed_store.get_feed(site.engine, blog_id).status == "rejected"
     reader = site.reader()
     assert "Riverside" not in reader.get("/new").text and "Riverside" not in reader.get("/blogs").text
     reader.get(f"/blogs/{blog_id}", status=404)
@@ -266,25 +268,25 @@ def test_pause_resume_and_remove_a_blog(site, server):
 
 def test_blog_health_shows_history_next_check_and_an_svg_chart_that_parses(site):
     now = datetime.now(timezone.utc)
-    feed = store.get_feed(site.engine, site.feed.id)
+    feed = feed_store.get_feed(site.engine, site.feed.id)
     for hours, ok in [(200, True), (150, True), (100, False), (50, True), (30, False), (2, True)]:
-        record = store.FetchRecord(started_at=now - timedelta(hours=hours), duration_s=0.2,
+        record = fetch_history.FetchRecord(started_at=now - timedelta(hours=hours), duration_s=0.2,
                                    http_status=200 if ok else 503, error="" if ok else "HTTP 503: the site is unavailable")
         if ok:
-            store.record_success(site.engine, feed, record, next_check_at=now + timedelta(hours=1), interval_s=3600,
+            fetch_history.record_success(site.engine, feed, record, next_check_at=now + timedelta(hours=1), interval_s=3600,
                                  etag="", last_modified="")
         else:
-            store.record_failure(site.engine, feed, record, next_check_at=now + timedelta(hours=1), status="erroring")
+            fetch_history.record_failure(site.engine, feed, record, next_check_at=now + timedelta(hours=1), status="erroring")
     # A success with a warning, and a parse failure on a 200: told apart.
-    store.record_success(site.engine, feed, store.FetchRecord(
+    fetch_history.record_success(site.engine, feed, fetch_history.FetchRecord(
         started_at=now - timedelta(hours=1), duration_s=0.1, http_status=200,
         error="malformed feed: SAXParseException (kept 3 entries)"), next_check_at=now + timedelta(hours=1),
         interval_s=3600, etag="", last_modified="")
-    store.record_failure(site.engine, feed, store.FetchRecord(
+    fetch_history.record_failure(site.engine, feed, fetch_history.FetchRecord(
         started_at=now - timedelta(minutes=30), duration_s=0.1, http_status=200,
         error="http://127.0.0.1:9/feed.xml: this is an HTML page, not a feed"),
         next_check_at=now + timedelta(hours=1), status="erroring")
-    store.insert_fetch(site.engine, feed.id, store.FetchRecord(started_at=now - timedelta(hours=400), duration_s=1,
+    fetch_history.insert_fetch(site.engine, feed.id, fetch_history.FetchRecord(started_at=now - timedelta(hours=400), duration_s=1,
                                                                http_status=200))  # older than the chart
 
     page = site.moderator().get(f"/moderate/blogs/{feed.id}")
@@ -299,7 +301,7 @@ def test_blog_health_shows_history_next_check_and_an_svg_chart_that_parses(site)
     assert fills.count(FAIL_FILL) >= 2 and fills.count(OK_FILL) >= 4  # bars (plus one legend swatch each)
     assert "5 fetches succeeded and 3 failed" in text
     # No fetches at all: still a valid image.
-    quiet, _ = store.add_feed(site.engine, "http://127.0.0.1:9/quiet.xml", title="Quiet")
+    quiet, _ = feed_store.add_feed(site.engine, "http://127.0.0.1:9/quiet.xml", title="Quiet")
     svg = re.search(r"<svg.*?</svg>", site.moderator().get(f"/moderate/blogs/{quiet.id}").text, re.S).group(0)
     assert "No fetches" in "".join(ET.fromstring(svg).itertext())
     site.moderator().get("/moderate/blogs/999999", status=404)
@@ -321,6 +323,12 @@ def test_dashboard_and_queue(site, server):
     assert len(mod.get("/moderate/blogs").html.select("tbody tr")) == 2
 
 
+def refresh(site, feed):
+    """Fetch a feed as the worker does: the fetch, then the feed events turned into log lines and mail."""
+    pipeline.refresh_feed(site.engine, feed, site.settings)
+    notices.deliver(site.engine, site.settings)
+
+
 # --- automatic actions ------------------------------------------------------------------------------------
 
 
@@ -328,8 +336,8 @@ def test_a_feed_gone_410_is_logged_once_by_the_system_and_its_blogger_told(site,
     server.route("/feed.xml", b"", status=410)
     blog_id = submitted_blog(site, server)
     for _ in range(2):  # the second failure of a gone feed is not a new event
-        pipeline.refresh_feed(site.engine, store.get_feed(site.engine, blog_id), site.settings)
-    assert store.get_feed(site.engine, blog_id).status == "gone"
+        refresh(site, feed_store.get_feed(site.engine, blog_id))
+    assert feed_store.get_feed(site.engine, blog_id).status == "gone"
     [line] = site.log(moderation_log.c.action == "feed_gone")
     assert line["actor"] == "system" and line["target_id"] == blog_id and "410" in line["reason"]
     assert [m["kind"] for m in site.outbox()] == ["approved", "gone"]
@@ -341,8 +349,8 @@ def test_a_feed_gone_410_is_logged_once_by_the_system_and_its_blogger_told(site,
 def test_a_feed_without_success_for_the_disable_period_is_gone_and_logged(site, server):
     server.route("/old.xml", b"oops", status=500)
     old = datetime.now(timezone.utc) - timedelta(days=site.settings.fetch_disable_after_days + 1)
-    feed, _ = store.add_feed(site.engine, server.url("/old.xml"), title="Silent Since Spring", now=old)
-    pipeline.refresh_feed(site.engine, feed, site.settings)
+    feed, _ = feed_store.add_feed(site.engine, server.url("/old.xml"), title="Silent Since Spring", now=old)
+    refresh(site, feed)
     [line] = site.log(moderation_log.c.action == "feed_gone")
     assert line["actor"] == "system" and "no successful fetch for 30 days" in line["reason"]
     assert line["target_label"] == "Silent Since Spring"
@@ -351,17 +359,17 @@ def test_a_feed_without_success_for_the_disable_period_is_gone_and_logged(site, 
 def test_a_failing_feed_tells_its_blogger_once_per_run_of_failures(site, server):
     server.route("/feed.xml", b"broken", status=500)
     blog_id = submitted_blog(site, server)
-    for _ in range(outbox_mod.FAILING_AFTER + 2):
-        pipeline.refresh_feed(site.engine, store.get_feed(site.engine, blog_id), site.settings)
+    for _ in range(FAILING_NOTICE_AFTER + 2):
+        refresh(site, feed_store.get_feed(site.engine, blog_id))
     assert [m["kind"] for m in site.outbox()] == ["approved", "failing"]
-    assert f"The last {outbox_mod.FAILING_AFTER} attempts" in site.outbox()[-1]["body"]
+    assert f"The last {FAILING_NOTICE_AFTER} attempts" in site.outbox()[-1]["body"]
     assert site.log(moderation_log.c.action == "feed_gone") == []  # failing is not gone
     # A success ends the run; the next run of failures is told again.
     server.route("/feed.xml", rss([{"title": "Back", "link": server.url("/p/back"), "guid": "b"}]))
-    pipeline.refresh_feed(site.engine, store.get_feed(site.engine, blog_id), site.settings)
+    refresh(site, feed_store.get_feed(site.engine, blog_id))
     server.route("/feed.xml", b"broken", status=500)
-    for _ in range(outbox_mod.FAILING_AFTER):
-        pipeline.refresh_feed(site.engine, store.get_feed(site.engine, blog_id), site.settings)
+    for _ in range(FAILING_NOTICE_AFTER):
+        refresh(site, feed_store.get_feed(site.engine, blog_id))
     assert [m["kind"] for m in site.outbox()] == ["approved", "failing", "failing"]
 
 
@@ -374,12 +382,12 @@ def test_future_dates_clamped_are_logged_once_per_post(site, server):
         {"title": "An honest date", "link": server.url("/p/h"), "guid": "h", "date": "Mon, 02 Mar 2026 09:00:00 +0000"},
     ]
     server.route("/feed.xml", rss(items))
-    feed, _ = store.add_feed(site.engine, server.url("/feed.xml"), title="Clock Skew Branch")
-    pipeline.refresh_feed(site.engine, feed, site.settings)
+    feed, _ = feed_store.add_feed(site.engine, server.url("/feed.xml"), title="Clock Skew Branch")
+    refresh(site, feed)
     # Refetched with a change (an edit and a new entry): the clamped posts are not logged again.
     items[0] = dict(items[0], description="<p>Edited.</p>")
     server.route("/feed.xml", rss(items + [{"title": "New", "link": server.url("/p/n"), "guid": "n"}]))
-    pipeline.refresh_feed(site.engine, store.get_feed(site.engine, feed.id), site.settings)
+    refresh(site, feed_store.get_feed(site.engine, feed.id))
 
     lines = site.log(moderation_log.c.action == "date_clamped")
     with site.engine.connect() as conn:
@@ -393,7 +401,7 @@ def test_future_dates_clamped_are_logged_once_per_post(site, server):
 
 
 def test_a_pending_blogs_clamped_dates_stay_out_of_the_public_log(site, server):
-    feed, _ = store.add_feed(site.engine, server.url("/pending.xml"), title="Pending", status="pending")
-    store.save_posts(site.engine, feed, [Post(feed.id, "x", server.url("/p/x"), "Secret future", "<p>x</p>",
+    feed, _ = feed_store.add_feed(site.engine, server.url("/pending.xml"), title="Pending", status="pending")
+    post_store.save_posts(site.engine, feed, [Post(feed.id, "x", server.url("/p/x"), "Secret future", "<p>x</p>",
                                               published=datetime(2099, 1, 1, tzinfo=timezone.utc), identity="g:x")])
     assert site.log(moderation_log.c.action == "date_clamped") == []

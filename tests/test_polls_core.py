@@ -22,8 +22,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from web import polls
-from web.polls import (
+from community import polls
+from community.polls import (
     Ballot,
     BallotError,
     IRVResult,
@@ -32,6 +32,7 @@ from web.polls import (
     Result,
     bar_chart_svg,
     burst_threshold,
+    charts,
     count_irv,
     count_plurality,
     is_closed,
@@ -868,7 +869,7 @@ def test_bar_chart_is_accessible_and_escaped():
     texts = ["".join(t.itertext()) for t in root.iter(SVG + "text")]
     assert "<script>alert(1)</script>" in texts and '"&' in texts
     assert "3 (75.0%)" in texts and "1 (25.0%)" in texts and "0 (0.0%)" in texts
-    bars = [r for r in root.iter(SVG + "rect") if r.get("fill") == polls.BAR_FILL]
+    bars = [r for r in root.iter(SVG + "rect") if r.get("fill") == charts.BAR_FILL]
     track = float(next(r for r in root.iter(SVG + "rect") if r.get("fill") == "currentColor").get("width"))
     assert [float(b.get("width")) for b in bars] == [track * 0.75, track * 0.25]  # a zero bar is not drawn
 
@@ -942,8 +943,8 @@ def test_votes_over_time_flags_bursts():
     assert "87 in all, in 8 buckets" in desc and "more than 20 ballots" in desc
     assert "Bursts: 3 May 2026, 14:00 UTC: 30; 3 May 2026, 16:00 UTC: 21." in desc
     assert "per hour" in desc
-    assert [r.get("fill") for r in root.iter(SVG + "rect")] == [polls.BAR_FILL] * 4 + [polls.BURST_FILL, polls.BAR_FILL,
-                                                                                      polls.BURST_FILL]
+    assert [r.get("fill") for r in root.iter(SVG + "rect")] == [charts.BAR_FILL] * 4 + [charts.BURST_FILL, charts.BAR_FILL,
+                                                                                      charts.BURST_FILL]
     assert sum(1 for t in root.iter(SVG + "text") if t.text == "!") == 2  # marked in text, not colour alone
     assert "2 bursts flagged" in "".join(root.itertext())
 

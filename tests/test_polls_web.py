@@ -31,14 +31,18 @@ import sqlalchemy as sa
 import webtest
 from sqlalchemy.exc import IntegrityError
 
-from aggregator import db, store
-from aggregator.db import ballot_choices, ballot_rejections, ballots, poll_options, polls as polls_table
+from aggregator import db
+from aggregator.db import ballot_choices, ballot_rejections, ballots, poll_options
+from aggregator.db import polls as polls_table
 from aggregator.settings import Settings
-from web import poll_store, security
+from community import accounts
+from community.moderation_log import moderation_entries
+from community.polls import Ballot
+from community.polls import store as poll_store
+from web import security
 from web.app import make_app
 from web.pages import iso
 from web.poll_pages import when
-from web.polls import Ballot
 from web.server import serve_threaded
 
 MOD = "mod@example.org"
@@ -66,7 +70,7 @@ def template_database(tmp_path_factory) -> Path:
     data_dir = tmp_path_factory.mktemp("template")
     engine = db.make_engine(Settings(data_dir=data_dir))
     db.migrate(engine)
-    security.add_moderator(engine, MOD, PASSWORD)
+    accounts.add_moderator(engine, MOD, PASSWORD)
     engine.dispose()  # the last connection closing checkpoints the WAL into the file
     assert not (data_dir / (DB_FILE + "-wal")).exists()
     _template[:] = [data_dir / DB_FILE]
@@ -641,7 +645,7 @@ def test_a_moderator_creates_a_poll_with_the_form_and_closes_it(site):
     close = [f for f in page.forms.values() if f.action == f"/moderate/polls/{poll_id}/close"][0]
     assert close.submit(status=303).headers["Location"].endswith(f"/polls/{poll_id}/results")
     assert poll_store.get_poll(site.engine, poll_id).state(utcnow()) == "closed"
-    log = store.moderation_entries(site.engine)
+    log = moderation_entries(site.engine)
     assert [(e["action"], e["target_id"], e["actor"]) for e in log][:2] == [("close_poll", poll_id, MOD),
                                                                            ("create_poll", poll_id, MOD)]
     public = site.reader().get("/moderation").text
@@ -770,7 +774,7 @@ def test_polls_create_list_and_close_from_the_command_line(cli):
     settings = Settings(data_dir=cli.data_dir)
     engine = db.make_engine(settings)
     try:
-        actions = [(e["action"], e["target_id"], e["actor"]) for e in store.moderation_entries(engine)]
+        actions = [(e["action"], e["target_id"], e["actor"]) for e in moderation_entries(engine)]
         with engine.connect() as conn:
             salt = conn.execute(sa.select(polls_table.c.ip_salt).where(polls_table.c.id == 1)).scalar()
     finally:

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from web import ranking
-from web.ranking import Candidate, rank, score_terms
+from aggregator import ranking
+from aggregator.ranking import Candidate, rank, score_terms
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 WINDOW = 24.0

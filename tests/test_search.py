@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import db, store
+from aggregator import db, feed_store, post_store
 from aggregator.models import Post
 from aggregator.settings import Settings
+from community import moderation
 from hustings.cli import main
 from index import writer
 from index.search import QueryError, Searcher, SearchPage, search
@@ -104,7 +105,7 @@ def build_corpus(data_dir: Path) -> Corpus:
     db.migrate(engine)
     post, blog, date = {}, {}, {}
     for i, (blog_title, items) in enumerate(CORPUS.items()):
-        feed, _ = store.add_feed(engine, f"http://127.0.0.1/{i}/feed.xml", title=blog_title)
+        feed, _ = feed_store.add_feed(engine, f"http://127.0.0.1/{i}/feed.xml", title=blog_title)
         blog[blog_title] = feed.id
         batch = []
         for j, (title, body, author, tags, day) in enumerate(items):
@@ -112,8 +113,8 @@ def build_corpus(data_dir: Path) -> Corpus:
             batch.append(Post(feed.id, f"{i}-{j}", f"http://127.0.0.1/{i}/p/{j}", title, f"<p>{body}{BRANCH}</p>",
                               published=published, author=author, tags=tags, summary=body[:80],
                               identity=f"g:{i}-{j}"))
-        assert store.save_posts(engine, feed, batch).new == len(items)
-    for row in store.list_posts(engine, limit=100):
+        assert post_store.save_posts(engine, feed, batch).new == len(items)
+    for row in post_store.list_posts(engine, limit=100):
         post[row["title"]] = row["id"]
         date[row["id"]] = row["published"]
     assert len(post) == 12
@@ -359,12 +360,12 @@ def test_related_returns_the_most_similar_post_first_and_never_itself(corpus):
 def test_hidden_post_is_never_shown_even_before_sync(fresh_corpus):
     c = fresh_corpus
     plots = c.post["Saving the Mill Lane plots"]
-    store.hide_post(c.engine, plots, "test")  # no sync: the index still holds it
+    moderation.hide_post(c.engine, plots, actor="test", reason="test")  # no sync: the index still holds it
     page = c.search("allotments")
     assert [h.id for h in page.results] == [c.post["Allotments under threat"]]
     assert plots not in [h.id for h in c.searcher.related(c.post["Allotments under threat"])]
     assert c.searcher.related(plots) == []
-    store.unhide_post(c.engine, plots)
+    moderation.unhide_post(c.engine, plots, actor="test")
     assert plots in [h.id for h in c.search("allotments").results]
 
 
@@ -375,7 +376,7 @@ def test_totals_and_blog_counts_leave_out_posts_removed_by_a_sync(fresh_corpus):
     c = fresh_corpus
     before = c.search("branch")
     gone = before.results[0]
-    store.hide_post(c.engine, gone.id, "test")
+    moderation.hide_post(c.engine, gone.id, actor="test", reason="test")
     writer.sync(c.engine, c.settings)
     for kwargs in ({}, {"sort": "newest"}, {"blog": gone.blog_id}, {"since": "2000-01-01"}):
         page = c.search("branch", **kwargs)
@@ -395,13 +396,13 @@ def test_a_long_lived_searcher_follows_syncs_and_merges(fresh_corpus):
     expected = c.search("branch").total
     for round_ in range(6):
         post_id = ids[round_ % len(ids)]
-        store.hide_post(c.engine, post_id, "test")
+        moderation.hide_post(c.engine, post_id, actor="test", reason="test")
         writer.sync(c.engine, c.settings)
         page = c.search("branch", limit=100)
         shown = [h.id for h in page.results]
         assert post_id not in shown and len(shown) == len(set(shown))
         assert page.total == expected - 1, round_  # every post says "branch"
-        store.unhide_post(c.engine, post_id)
+        moderation.unhide_post(c.engine, post_id, actor="test")
         writer.sync(c.engine, c.settings)
         again = c.search("branch", limit=100)
         assert again.total == expected, round_

@@ -1,6 +1,6 @@
 """The whole path, feed to stored post, over a real loopback server and SQLite file."""
 
-from aggregator import pipeline, store
+from aggregator import feed_store, pipeline, post_store
 
 from .conftest import rss
 
@@ -11,12 +11,12 @@ def test_feed_is_fetched_parsed_sanitised_and_stored(server, settings, engine):
          "date": "Mon, 02 Nov 2026 10:00:00 GMT",
          "description": '<p onclick="x()">Hi <script>alert(1)</script><a href="/rel">rel</a></p>'},
     ], link=server.url("/")))
-    feed, created = store.add_feed(engine, url)
+    feed, created = feed_store.add_feed(engine, url)
     assert created
     outcome = pipeline.refresh_feed(engine, feed, settings)
     assert outcome.result == "ok", outcome.error
     assert outcome.new == 1
-    [post] = store.list_posts(engine)
+    [post] = post_store.list_posts(engine)
     assert post["title"] == "Hello & welcome"
     assert post["url"] == server.url("/p/1")
     assert "script" not in post["content_html"] and "onclick" not in post["content_html"]
@@ -38,13 +38,13 @@ def test_big_batch_parses_on_a_process_pool_with_the_same_results(server, settin
     ])) for i in range(BIG_BATCH + 2)]
     broken = server.route("/broken.xml", "<!DOCTYPE html><html><body>not a feed</body></html>",
                           content_type="text/html")
-    feeds = [store.add_feed(engine, u)[0] for u in urls + [broken]]
+    feeds = [feed_store.add_feed(engine, u)[0] for u in urls + [broken]]
     outcomes = {o.url: o for o in refresh_feeds(engine, feeds, pooled)}
     assert all(outcomes[u].result == "ok" and outcomes[u].new == 5 for u in urls)
     # A ParseError raised in a worker process comes back whole: URL, reason, recorded on the feed.
     assert outcomes[broken].result == "failed" and "HTML page" in outcomes[broken].error
     assert broken in outcomes[broken].error
-    stored = store.list_posts(engine, limit=1000)
+    stored = post_store.list_posts(engine, limit=1000)
     assert len(stored) == 5 * len(urls)
     assert all("script" not in p["content_html"] for p in stored)
 
@@ -65,7 +65,7 @@ def test_parse_pool_from_a_threaded_process_uses_a_fork_server(server, settings,
         pool.shutdown()
         urls = [server.route(f"/t{i}.xml", rss([{"title": f"T{i}", "link": server.url(f"/t/{i}"), "guid": str(i)}]))
                 for i in range(BIG_BATCH)]
-        feeds = [store.add_feed(engine, u)[0] for u in urls]
+        feeds = [feed_store.add_feed(engine, u)[0] for u in urls]
         outcomes = refresh_feeds(engine, feeds, dataclasses.replace(settings, parse_processes=2))
         assert [o.result for o in outcomes] == ["ok"] * BIG_BATCH
     finally:

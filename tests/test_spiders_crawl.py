@@ -7,10 +7,9 @@ allow_networks and must never see a request.
 
 import json
 
-import pytest
 import sqlalchemy as sa
 
-from aggregator import crawls, db, store
+from aggregator import crawls, db, feed_store, post_store
 from aggregator.db import fetches, posts
 
 from .conftest import rss
@@ -102,13 +101,13 @@ def test_summary_only_feed_gets_each_posts_full_text_which_a_refetch_keeps(cli, 
     assert "Newham" not in motion["content_html"]  # the feed carries a sentence of it
     r = crawl(cli, feed["id"])["report"]
     assert (r["updated"], r["failed"]) == (len(sites.WP_POSTS), 0)
-    full = store.get_post(engine_of(cli), motion["id"])
+    full = post_store.get_post(engine_of(cli), motion["id"])
     assert "Newham" in full["content_html"] and "Everyone deserves" in full["content_html"]
     assert "Share this" not in full["content_html"] and "Pat Reader" not in full["content_html"]
     assert full["summary"].startswith("On Thursday the general committee")
     # A refetch of the same feed leaves the full text alone; nothing is waiting any more.
     assert json.loads(cli("fetch", "--all", "--json", "--no-index")[0])["updated_posts"] == 0
-    assert "Newham" in store.get_post(engine_of(cli), motion["id"])["content_html"]
+    assert "Newham" in post_store.get_post(engine_of(cli), motion["id"])["content_html"]
     assert crawl(cli, feed["id"])["report"]["pages"] == 0
     kinds = [h["kind"] for h in history(cli, feed["id"])]
     assert kinds == ["fetch", "fulltext", "fetch"]  # a run with nothing to do leaves no row
@@ -117,7 +116,7 @@ def test_summary_only_feed_gets_each_posts_full_text_which_a_refetch_keeps(cli, 
     cli("feeds", "set", str(feed["id"]), "--selector", ".entry-content blockquote")
     r = crawl(cli, feed["id"], "--post", str(motion["id"]))["report"]
     assert r["updated"] == 1
-    quoted = store.get_post(engine_of(cli), motion["id"])["content_html"]
+    quoted = post_store.get_post(engine_of(cli), motion["id"])["content_html"]
     assert "Everyone deserves" in quoted and "Newham" not in quoted
 
 
@@ -174,7 +173,7 @@ def test_an_endless_calendar_stops_at_the_page_limit(cli, server):
 def test_a_crawl_process_past_its_deadline_is_killed_and_recorded(cli, tmp_path):
     cli("init")
     engine = engine_of(cli)
-    feed, _ = store.add_feed(engine, "http://127.0.0.1:9/", kind="crawl")
+    feed, _ = feed_store.add_feed(engine, "http://127.0.0.1:9/", kind="crawl")
     from aggregator.settings import Settings
 
     settings = Settings(data_dir=cli.data_dir, allow_networks=("127.0.0.1/32",))
@@ -182,7 +181,7 @@ def test_a_crawl_process_past_its_deadline_is_killed_and_recorded(cli, tmp_path)
     assert outcome.result == "failed" and "killed after" in outcome.error
     [row] = history(cli, feed.id)
     assert row["kind"] == "crawl" and "killed" in row["error"]
-    assert store.get_feed(engine, feed.id).status == "erroring"
+    assert feed_store.get_feed(engine, feed.id).status == "erroring"
 
 
 def test_the_worker_job_crawls_due_blogs_and_takes_pending_full_text(cli, server, tmp_path):
@@ -203,4 +202,4 @@ def test_the_worker_job_crawls_due_blogs_and_takes_pending_full_text(cli, server
         ("blog", (blog["id"],), "ok"), ("fulltext", (feed["id"],), "ok")]
     assert synced == [1]
     assert crawls.run_due(engine, settings) == []  # nothing due now
-    assert store.get_feed(engine, blog["id"]).next_check_at > db.utcnow()
+    assert feed_store.get_feed(engine, blog["id"]).next_check_at > db.utcnow()

@@ -9,14 +9,15 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from aggregator import db, pipeline, store
+from aggregator import db, feed_store, fetch_history, pipeline, post_store
 from aggregator.db import posts
+from community import moderation
 
 from .conftest import rss
 
 
 def refresh(engine, settings, url):
-    feed = store.get_feed(engine, url)
+    feed = feed_store.get_feed(engine, url)
     out = pipeline.refresh_feed(engine, feed, settings)
     assert out.result in ("ok", "not_modified"), out.error
     return out
@@ -30,7 +31,7 @@ def all_rows(engine):
 def test_updated_entry_is_updated_in_place(server, settings, engine):
     item = {"title": "Original", "link": server.url("/p/1"), "guid": "g1", "description": "first words"}
     url = server.route("/f", rss([item]))
-    store.add_feed(engine, url)
+    feed_store.add_feed(engine, url)
     refresh(engine, settings, url)
     [before] = all_rows(engine)
     server.route("/f", rss([dict(item, title="Corrected", description="better words")]))
@@ -51,7 +52,7 @@ def test_updated_entry_is_updated_in_place(server, settings, engine):
 def test_every_entry_sharing_one_guid_is_kept_apart(server, settings, engine):
     items = [{"title": f"Post {i}", "link": server.url(f"/p/{i}"), "guid": "same-guid"} for i in range(5)]
     url = server.route("/f", rss(items))
-    store.add_feed(engine, url)
+    feed_store.add_feed(engine, url)
     assert refresh(engine, settings, url).new == 5
     # A new post arrives with the same broken GUID: one new row, nothing overwritten.
     items.insert(0, {"title": "Post new", "link": server.url("/p/new"), "guid": "same-guid"})
@@ -64,7 +65,7 @@ def test_every_entry_sharing_one_guid_is_kept_apart(server, settings, engine):
 def test_guid_that_becomes_repeated_does_not_duplicate(server, settings, engine):
     first = {"title": "A", "link": server.url("/a"), "guid": "x"}
     url = server.route("/f", rss([first]))
-    store.add_feed(engine, url)
+    feed_store.add_feed(engine, url)
     refresh(engine, settings, url)
     server.route("/f", rss([{"title": "B", "link": server.url("/b"), "guid": "x"}, first]))
     out = refresh(engine, settings, url)
@@ -75,7 +76,7 @@ def test_guid_that_becomes_repeated_does_not_duplicate(server, settings, engine)
 def test_missing_guids_fall_back_to_the_link(server, settings, engine):
     items = [{"title": f"T{i}", "link": server.url(f"/p/{i}")} for i in range(3)]
     url = server.route("/f", rss(items))
-    store.add_feed(engine, url)
+    feed_store.add_feed(engine, url)
     assert refresh(engine, settings, url).new == 3
     items[0]["title"] = "T0 edited"
     server.route("/f", rss(items))
@@ -84,7 +85,7 @@ def test_missing_guids_fall_back_to_the_link(server, settings, engine):
     # No guid and no link: the title and content tell entries apart, and exact repeats collapse.
     server.route("/g", rss([{"title": "Only text", "description": "x"}, {"title": "Only text", "description": "x"},
                             {"title": "Other", "description": "y"}]))
-    store.add_feed(engine, server.url("/g"))
+    feed_store.add_feed(engine, server.url("/g"))
     assert refresh(engine, settings, server.url("/g")).new == 2
 
 
@@ -93,40 +94,40 @@ def test_cross_posted_article_is_linked_not_listed_twice(server, settings, engin
     url_a = server.route("/a", rss([{"title": "Why we canvass", "link": article, "guid": "a-1"}]))
     url_b = server.route("/b", rss([{"title": "Why we canvass", "link": "https://labour-blog.example.org/2026/11/why-we-canvass?utm_source=feed",
                                      "guid": "b-1"}]))
-    store.add_feed(engine, url_a)
-    store.add_feed(engine, url_b)
+    feed_store.add_feed(engine, url_a)
+    feed_store.add_feed(engine, url_b)
     refresh(engine, settings, url_a)
     refresh(engine, settings, url_b)
     rows = all_rows(engine)
     assert len(rows) == 2
     original, copy = rows
     assert original["duplicate_of"] is None and copy["duplicate_of"] == original["id"]
-    assert [p["id"] for p in store.list_posts(engine)] == [original["id"]]
+    assert [p["id"] for p in post_store.list_posts(engine)] == [original["id"]]
     # Each blog's own page still lists its copy.
-    assert len(store.list_posts(engine, feed_id=copy["feed_id"])) == 1
+    assert len(post_store.list_posts(engine, feed_id=copy["feed_id"])) == 1
 
 
 def test_hidden_and_deleted_posts_do_not_come_back(server, settings, engine):
     items = [{"title": f"T{i}", "link": server.url(f"/p/{i}"), "guid": f"g{i}"} for i in range(3)]
     url = server.route("/f", rss(items))
-    store.add_feed(engine, url)
+    feed_store.add_feed(engine, url)
     refresh(engine, settings, url)
     ids = {r["title"]: r["id"] for r in all_rows(engine)}
-    store.hide_post(engine, ids["T0"], "libellous")
-    store.delete_post(engine, ids["T1"])
+    moderation.hide_post(engine, ids["T0"], actor="test", reason="libellous")
+    post_store.delete_post(engine, ids["T1"])
     items[0]["title"] = "T0"  # same content: still hidden
     items[1]["description"] = "changed after deletion"
     server.route("/f", rss(items + [{"title": "T3", "link": server.url("/p/3"), "guid": "g3"}]))
     out = refresh(engine, settings, url)
     assert out.new == 1
-    titles = [p["title"] for p in store.list_posts(engine)]
+    titles = [p["title"] for p in post_store.list_posts(engine)]
     assert "T0" not in titles and "T1" not in titles and {"T2", "T3"} <= set(titles)
     rows = {r["id"]: r for r in all_rows(engine)}
     assert rows[ids["T0"]]["hidden"] and rows[ids["T0"]]["hidden_reason"] == "libellous"
     assert rows[ids["T1"]]["deleted"] and rows[ids["T1"]]["content_html"] == ""
     assert len(rows) == 4
-    store.unhide_post(engine, ids["T0"])
-    assert "T0" in [p["title"] for p in store.list_posts(engine)]
+    moderation.unhide_post(engine, ids["T0"], actor="test")
+    assert "T0" in [p["title"] for p in post_store.list_posts(engine)]
 
 
 def test_future_and_missing_dates_never_outrank_today(server, settings, engine):
@@ -137,7 +138,7 @@ def test_future_and_missing_dates_never_outrank_today(server, settings, engine):
         {"title": "Past", "link": server.url("/3"), "guid": "3", "date": past},
         {"title": "Garbage date", "link": server.url("/4"), "guid": "4", "date": "the day after tomorrow"},
     ]))
-    store.add_feed(engine, url)
+    feed_store.add_feed(engine, url)
     before = datetime.now(timezone.utc)
     refresh(engine, settings, url)
     rows = {r["title"]: r for r in all_rows(engine)}
@@ -154,10 +155,10 @@ def test_malformed_feed_yields_what_it_can_and_the_problem_is_recorded(server, s
         "<title>Good one</title>", "<title>Good one &nbsp; &amp broken</title>"
     )
     url = server.route("/f", broken)
-    store.add_feed(engine, url)
+    feed_store.add_feed(engine, url)
     out = refresh(engine, settings, url)
     assert out.new == 1 and out.warning
-    [feed] = store.list_feeds(engine)
+    [feed] = feed_store.list_feeds(engine)
     assert feed["status"] == "active" and feed["error_count"] == 0
     assert "malformed" in feed["last_error"]
 
@@ -165,12 +166,12 @@ def test_malformed_feed_yields_what_it_can_and_the_problem_is_recorded(server, s
 def test_html_page_at_the_feed_url_is_a_clear_failure(server, settings, engine):
     url = server.route("/f", "<!DOCTYPE html><html><head><title>Blog</title></head><body>hi</body></html>",
                        content_type="text/html")
-    feed, _ = store.add_feed(engine, url)
+    feed, _ = feed_store.add_feed(engine, url)
     out = pipeline.refresh_feed(engine, feed, settings)
     assert out.result == "failed" and "HTML page" in out.error and url in out.error
-    [row] = store.list_feeds(engine)
+    [row] = feed_store.list_feeds(engine)
     assert row["status"] == "erroring" and row["error_count"] == 1 and "HTML page" in row["last_error"]
-    [attempt] = store.fetch_history(engine, feed.id)
+    [attempt] = fetch_history.fetch_history(engine, feed.id)
     assert attempt["http_status"] == 200 and "HTML page" in attempt["error"]
 
 
@@ -183,8 +184,8 @@ def test_encoding_mistakes_are_survived(server, settings, engine):
         ' encoding="utf-8"', "")
     server.route("/latin1", latin.encode("latin-1"), content_type="text/xml; charset=iso-8859-1")
     for path in ("/cp1252", "/latin1"):
-        store.add_feed(engine, server.url(path))
-        out = pipeline.refresh_feed(engine, store.get_feed(engine, server.url(path)), settings)
+        feed_store.add_feed(engine, server.url(path))
+        out = pipeline.refresh_feed(engine, feed_store.get_feed(engine, server.url(path)), settings)
         assert out.result == "ok", out.error
     titles = {r["title"] for r in all_rows(engine)}
     assert "Gr\u00fc\u00dfe aus K\u00f6ln" in titles
@@ -196,14 +197,14 @@ def test_flood_is_capped(server, settings, engine):
 
     small = dataclasses.replace(settings, fetch_max_entries=50)
     url = server.route("/f", rss([{"title": f"T{i}", "link": server.url(f"/{i}"), "guid": str(i)} for i in range(400)]))
-    feed, _ = store.add_feed(engine, url)
+    feed, _ = feed_store.add_feed(engine, url)
     out = pipeline.refresh_feed(engine, feed, small)
     assert out.new == 50 and "only the first 50" in out.warning
 
 
 def test_change_sequence_increases_and_concurrent_saves_do_not_duplicate(server, settings, engine):
     url = server.route("/f", rss([{"title": f"T{i}", "link": server.url(f"/{i}"), "guid": str(i)} for i in range(30)]))
-    feed, _ = store.add_feed(engine, url)
+    feed, _ = feed_store.add_feed(engine, url)
     from aggregator import fetch, parse, sanitize
 
     result = fetch.fetch(url, settings)
@@ -212,7 +213,7 @@ def test_change_sequence_increases_and_concurrent_saves_do_not_duplicate(server,
 
     def save():
         try:
-            store.save_posts(engine, feed, clean)
+            post_store.save_posts(engine, feed, clean)
         except Exception as exc:  # pragma: no cover - the assertion below reports it
             errors.append(exc)
 
@@ -227,5 +228,5 @@ def test_change_sequence_increases_and_concurrent_saves_do_not_duplicate(server,
     seqs = [r["change_seq"] for r in rows]
     assert len(set(seqs)) == 30 and min(seqs) >= 1
     with engine.connect() as conn:
-        counter = conn.execute(sa.select(db.counters.c.value).where(db.counters.c.name == store.CHANGE_COUNTER)).scalar()
+        counter = conn.execute(sa.select(db.counters.c.value).where(db.counters.c.name == db.CHANGE_COUNTER)).scalar()
     assert counter == max(seqs)

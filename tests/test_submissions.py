@@ -15,11 +15,11 @@ import pytest
 import sqlalchemy as sa
 import webtest
 
-from aggregator import db, pipeline, store
+from aggregator import db, feed_store, pipeline
 from aggregator.db import feeds, moderation_log, outbox, posts, submissions
 from aggregator.settings import Settings
+from community import accounts
 from tests.conftest import rss
-from web import security
 from web.app import make_app
 
 EMAIL = "moderator@hustings.example"
@@ -56,7 +56,7 @@ def quick_passwords(monkeypatch):
     not the hash (tests/test_community.py checks the real parameters)."""
     from argon2 import PasswordHasher
 
-    monkeypatch.setattr(security, "_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(accounts, "_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def rows(engine, table, *where):
 
 
 def sign_in(app, engine):
-    security.add_moderator(engine, EMAIL, PASSWORD)
+    accounts.add_moderator(engine, EMAIL, PASSWORD)
     page = app.get("/login")
     res = app.post("/login", {"email": EMAIL, "password": PASSWORD, "csrf_token": token_of(page),
                               "next": "/moderate/queue"}, status=303)
@@ -160,7 +160,7 @@ def test_submission_flow_end_to_end_pending_then_approved_and_fetched(site, serv
     for url in ("/", "/new", "/blogs", "/blogs.opml", "/api/blogs", "/moderation", "/feed.atom"):
         assert "Marrowfield" not in reader.get(url).text, url
     reader.get(f"/blogs/{feed['id']}", status=404)
-    assert store.feeds_due(engine, db.utcnow()) == []  # the worker will not fetch it
+    assert feed_store.feeds_due(engine, db.utcnow()) == []  # the worker will not fetch it
     fetched_before = server.hits("/feed.xml")
 
     # A moderator approves it; the worker's next run fetches it; readers see it.
@@ -170,9 +170,9 @@ def test_submission_flow_end_to_end_pending_then_approved_and_fetched(site, serv
     form_with_action(queue, f"/moderate/submissions/{sub['id']}/approve").submit(status=303)
     [feed] = rows(engine, feeds)
     assert feed["status"] == "active"
-    assert [f.id for f in store.feeds_due(engine, db.utcnow())] == [feed["id"]]
+    assert [f.id for f in feed_store.feeds_due(engine, db.utcnow())] == [feed["id"]]
     assert server.hits("/feed.xml") == fetched_before  # approval itself fetches nothing
-    outcome = pipeline.refresh_feed(engine, store.get_feed(engine, feed["id"]), settings)
+    outcome = pipeline.refresh_feed(engine, feed_store.get_feed(engine, feed["id"]), settings)
     assert outcome.result == "ok" and outcome.new == 4
 
     blogs = reader.get("/blogs")
@@ -342,7 +342,7 @@ def test_known_feeds_are_recognised(site, server):
     settings, engine, app = site
     url = server.route("/feed.xml", blog_feed(server))
     server.route("/", home_page(server, ("Posts", "/feed.xml")), content_type="text/html")
-    known, _ = store.add_feed(engine, url, title="Marrowfield Socialists")
+    known, _ = feed_store.add_feed(engine, url, title="Marrowfield Socialists")
 
     # The feed's address as typed (no fetch needed), in another spelling, or found on the page.
     res = start(app, url).submit(status=200)
@@ -446,7 +446,7 @@ def test_verification_fetches_under_the_guard_too(site, server, trap):
 
 def test_an_approved_blog_shows_on_the_cached_blog_list_before_any_post(tmp_path, server):
     """Approving changes no post, but the change counter moves, so cached pages render again."""
-    from web import reads
+    from aggregator import listings
     from web.cache import PageCache
 
     class Clock:
@@ -460,7 +460,7 @@ def test_an_approved_blog_shows_on_the_cached_blog_list_before_any_post(tmp_path
     db.migrate(engine)
     app = make_app(settings)
     clock = Clock()
-    app.config["hustings.site"].cache = PageCache(lambda: reads.site_version(engine), 3600, clock=clock)
+    app.config["hustings.site"].cache = PageCache(lambda: listings.site_version(engine), 3600, clock=clock)
     web = webtest.TestApp(app)
     _, done = submit_to_pending(web, server, name="Tenants Together")
     reader = webtest.TestApp(app)

@@ -34,14 +34,15 @@ import pytest
 import sqlalchemy as sa
 import webtest
 
-from aggregator import db, store
-from aggregator.db import posts as posts_table, writing
+from aggregator import db, feed_store, fetch_history, listings, post_store, ranking
+from aggregator.db import posts as posts_table
+from aggregator.db import writing
 from aggregator.models import Post
 from aggregator.opml import read_opml
 from aggregator.sanitize import sanitize_post
 from aggregator.settings import Settings
+from community import moderation
 from index import writer
-from web import ranking, reads
 from web.app import make_app
 from web.cache import PageCache
 
@@ -131,7 +132,7 @@ class Clock:
 def frozen_cache(app, clock: Clock) -> PageCache:
     """Give the app's site a page cache on `clock` (same version source and age limit)."""
     site = app.config["hustings.site"]
-    site.cache = PageCache(lambda: reads.site_version(site.engine), site.settings.page_cache_s, clock=clock)
+    site.cache = PageCache(lambda: listings.site_version(site.engine), site.settings.page_cache_s, clock=clock)
     return site.cache
 
 
@@ -145,7 +146,7 @@ class Builder:
         self.url: dict = {}
 
     def feed(self, slug: str, title: str, *, status: str = "active", category: str = "Branches"):
-        feed, created = store.add_feed(self.engine, f"http://127.0.0.1/{slug}/feed.xml", title=title,
+        feed, created = feed_store.add_feed(self.engine, f"http://127.0.0.1/{slug}/feed.xml", title=title,
                                        site_url=f"http://127.0.0.1/{slug}/", category=category, status=status)
         assert created
         return feed
@@ -158,7 +159,7 @@ class Builder:
         raw = Post(feed.id, f"guid-{self.n}", url, title, content if content is not None else paragraphs(self.n),
                    published=published, author=author, tags=tags, identity=f"g:{self.n}", base_url=url)
         clean = sanitize_post(raw, self.settings)
-        report = store.save_posts(self.engine, feed, [clean], now=self.t0 - timedelta(hours=seen_h))
+        report = post_store.save_posts(self.engine, feed, [clean], now=self.t0 - timedelta(hours=seen_h))
         assert report.new == 1
         with db.reading(self.engine) as conn:
             pid = conn.execute(sa.select(posts_table.c.id).where(
@@ -173,7 +174,7 @@ class Builder:
 def recommend(engine, post_id: int, n: int) -> None:
     with writing(engine) as conn:
         conn.execute(sa.update(posts_table).where(posts_table.c.id == post_id).values(recommendations=n))
-        db.next_counter(conn, store.CHANGE_COUNTER)
+        db.next_counter(conn, db.CHANGE_COUNTER)
 
 
 def fast_engine(settings: Settings):
@@ -248,14 +249,14 @@ def build_site(data_dir: Path) -> Site:
     b.save(quiet[11], "duplicate", f"{NEVER['duplicate']} the bus depot statement", seen_h=5.5, url=shared_url,
            content=f"<p>{NEVER['duplicate']} the joint statement on the depot.</p>")
 
-    store.hide_post(engine, b.post["hidden"], "legal advice")
-    store.delete_post(engine, b.post["tombstone"])
-    store.feature_post(engine, b.post["pick_old"], by="editor")
-    store.feature_post(engine, b.post["pick_new"], by="editor")
+    moderation.hide_post(engine, b.post["hidden"], actor="test", reason="legal advice")
+    post_store.delete_post(engine, b.post["tombstone"])
+    moderation.feature_post(engine, b.post["pick_old"], actor="editor")
+    moderation.feature_post(engine, b.post["pick_new"], actor="editor")
     recommend(engine, b.post["recommended"], 50)
     # An erroring blog, as the fetcher leaves it.
-    erroring = store.get_feed(engine, blogs["q12"])
-    store.record_failure(engine, erroring, store.FetchRecord(started_at=t0 - timedelta(hours=1), duration_s=0.3,
+    erroring = feed_store.get_feed(engine, blogs["q12"])
+    fetch_history.record_failure(engine, erroring, fetch_history.FetchRecord(started_at=t0 - timedelta(hours=1), duration_s=0.3,
                                                              http_status=503, error="HTTP 503 Service Unavailable"),
                          next_check_at=t0 + timedelta(hours=2), status="erroring")
 
@@ -867,7 +868,7 @@ def test_feeds_out_survive_characters_xml_cannot_carry(tmp_path):
 
     settings = Settings(data_dir=tmp_path / "data", allow_networks=("127.0.0.1/32",))
     engine = fast_engine(settings)
-    feed, _ = store.add_feed(engine, "http://127.0.0.1/bell/feed.json", title="Bell\x07 Branch\x0b",
+    feed, _ = feed_store.add_feed(engine, "http://127.0.0.1/bell/feed.json", title="Bell\x07 Branch\x0b",
                              site_url="http://127.0.0.1/bell/", category="Odd\x01ities")
     body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "Bell", "items": [
         {"id": "1", "url": "http://127.0.0.1/bell/1", "title": "Ring\u0007 the bell",
@@ -878,7 +879,7 @@ def test_feeds_out_survive_characters_xml_cannot_carry(tmp_path):
            b'<link>http://127.0.0.1/bell/2</link><guid>2</guid><description>two</description></item></channel></rss>')
     parsed_rss = prepare(rss, feed, "http://127.0.0.1/bell/feed.xml", {"content-type": "application/rss+xml"}, settings)
     assert "\x07" in parsed.posts[0].title and "\x07" in parsed_rss.posts[0].title  # what the parser hands on
-    store.save_posts(engine, feed, list(parsed.posts) + list(parsed_rss.posts))
+    post_store.save_posts(engine, feed, list(parsed.posts) + list(parsed_rss.posts))
     app = make_app(settings)
     web = webtest.TestApp(app)
     try:
@@ -1052,7 +1053,7 @@ def test_hiding_a_post_invalidates_every_cached_page_at_the_next_version_check(s
         assert b.title[victim] in res.text or str(victim) in res.text, url
         before[url] = (res.headers["ETag"], res.headers["Last-Modified"])
     time.sleep(1.1)  # Last-Modified has whole seconds: let the change fall in a later one
-    store.hide_post(engine, victim, "spam")
+    moderation.hide_post(engine, victim, actor="test", reason="spam")
     writer.sync(engine, settings)
     # Within the second the cache does not ask the database again ...
     assert web.get("/").headers["ETag"] == before["/"][0]
@@ -1108,17 +1109,17 @@ def test_a_change_during_rendering_is_not_cached_as_current(small, monkeypatch):
     """
     settings, engine, app, web, clock, b, feeds = small
     victim = b.post["s0.0"]
-    real = reads.latest_change
+    real = listings.latest_change
     done = []
 
     def latest_change(engine_, blog_id=None):
         if not done:
             done.append(1)
-            store.hide_post(engine, victim, "spam")
+            moderation.hide_post(engine, victim, actor="test", reason="spam")
             clock.advance(1.01)
         return real(engine_, blog_id)
 
-    monkeypatch.setattr(reads, "latest_change", latest_change)
+    monkeypatch.setattr(listings, "latest_change", latest_change)
     first = web.get("/")
     assert victim in post_links(first.text)  # rendered from the posts as they were
     second = web.get("/")
@@ -1139,7 +1140,7 @@ def test_featuring_a_post_changes_no_score_and_never_takes_it_off_the_front_page
     assert len(before) == 24  # twelve blogs of two: one page
     picked = before[12]["id"]  # below the top ten
     t = datetime.now(timezone.utc)
-    store.feature_post(engine, picked, now=t)
+    moderation.feature_post(engine, picked, actor="editor", now=t)
     clock.advance(1.01)
     after = hot()
     # Out of the ranked list and into the box; nothing else moves and no score changes.
@@ -1151,7 +1152,7 @@ def test_featuring_a_post_changes_no_score_and_never_takes_it_off_the_front_page
     # The box holds three. A fourth pick pushes the oldest out of it, back to its ranked place.
     later = [before[i]["id"] for i in (15, 18, 21)]
     for n, pid in enumerate(later, start=1):
-        store.feature_post(engine, pid, now=t + timedelta(seconds=n))
+        moderation.feature_post(engine, pid, actor="editor", now=t + timedelta(seconds=n))
     clock.advance(1.01)
     body = web.get("/").text
     assert post_links(picks_section(body)) == later[::-1]
@@ -1223,7 +1224,7 @@ def test_a_500_is_an_apology_with_the_headers(site, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("the database fell over")
 
-    monkeypatch.setattr(reads, "blogs", broken)
+    monkeypatch.setattr(listings, "blogs", broken)
     res = web.get("/blogs", status=500, expect_errors=True)
     assert_secure(res)
     assert "Something went wrong" in res.text and "fell over" not in res.text

@@ -11,7 +11,9 @@ import json
 
 import bottle
 
-from . import pages, ranking, reads
+from aggregator import listings, ranking
+
+from . import pages
 from .pages import iso, page_number
 from .request import Site
 
@@ -51,31 +53,31 @@ def posts(site: "Site", params: dict):
         if not (blog.isascii() and blog.isdigit()) or len(blog) > 9:
             raise bottle.HTTPError(400, f"blog must be a blog's number, not {blog[:40]!r}")
         blog_id = int(blog)
-        if reads.blog(site.engine, blog_id) is None:
+        if listings.blog(site.engine, blog_id) is None:
             raise bottle.HTTPError(404, f"there is no blog number {blog_id}")
     if sort == "new":
-        items, more = reads.newest(site.engine, page=page, per_page=pages.PER_PAGE, blog_id=blog_id)
+        items, more = listings.newest(site.engine, page=page, per_page=pages.PER_PAGE, blog_id=blog_id)
         data = {"sort": sort, "page": page, "next_page": page + 1 if more else None,
                 "posts": [post_json(site, i) for i in items]}
-        return _out(data, reads.latest_change(site.engine, blog_id))
+        return _out(data, listings.latest_change(site.engine, blog_id))
     if blog_id is None:
         items, count = pages.front_page_posts(site, page)
     else:
         # One blog's posts by score alone: the per-blog caps only matter between blogs.
-        cands = [c for c in reads.ranked_candidates(site.engine, site.settings.rank_window_h) if c.blog_id == blog_id]
+        cands = [c for c in listings.ranked_candidates(site.engine, site.settings.rank_window_h) if c.blog_id == blog_id]
         size = ranking.PAGE_SIZE
         placed = ranking.rank(cands, now=pages.now(), window_h=site.settings.rank_window_h,
                               top_per_blog=size, page_per_blog=size)
         count = max(1, placed[-1].page if placed else 1)
         on_page = [p for p in placed if p.page == page]
-        rows = reads.posts_by_id(site.engine, [p.id for p in on_page])
+        rows = listings.posts_by_id(site.engine, [p.id for p in on_page])
         items = [dict(rows[p.id], rank=p.position, score=p.score, why=p.terms, note=p.note)
                  for p in on_page if p.id in rows]
     data = {
         "sort": sort, "page": page, "pages": count, "next_page": page + 1 if page < count else None,
         "posts": [dict(post_json(site, i), rank=i["rank"], why=dict(i["why"], note=i["note"])) for i in items],
     }
-    return _out(data, reads.latest_change(site.engine, blog_id))
+    return _out(data, listings.latest_change(site.engine, blog_id))
 
 
 def post(site: "Site", params: dict, post_id: int):
@@ -88,7 +90,7 @@ def post(site: "Site", params: dict, post_id: int):
     return _out(data, max(item["updated_at"], item["first_seen"]))
 
 
-def blog_json(site: "Site", b: reads.Blog) -> dict:
+def blog_json(site: "Site", b: listings.Blog) -> dict:
     return {
         "id": b.id, "title": b.name, "url": b.site_url, "feed_url": b.feed_url, "category": b.category,
         "kind": b.kind, "status": b.status, "posts": b.posts, "last_post_at": iso(b.last_post_at),
@@ -99,7 +101,7 @@ def blog_json(site: "Site", b: reads.Blog) -> dict:
 
 
 def blogs(site: "Site", params: dict):
-    return _out({"blogs": [blog_json(site, b) for b in reads.blogs(site.engine)]}, reads.latest_change(site.engine))
+    return _out({"blogs": [blog_json(site, b) for b in listings.blogs(site.engine)]}, listings.latest_change(site.engine))
 
 
 def search(site: "Site", params: dict):

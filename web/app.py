@@ -28,12 +28,13 @@ import bottle
 import jinja2
 
 from aggregator import db
+from aggregator.listings import site_version
 from aggregator.settings import Settings
+from community import identity
 from index.search import Searcher
 
 from . import api, community, moderate, pages, poll_pages, security, submit, syndication
 from .cache import PageCache, Rendered, etag_for
-from .reads import site_version
 from .request import Site, Visitor, check_rate, form_params, query_params, secure, set_reader_cookie, visitor
 
 log = logging.getLogger("hustings.web")
@@ -243,7 +244,7 @@ def _wrap(site: Site, handler: Callable, names: tuple[str, ...], cached: bool) -
             # A page with a form: the cached body with this reader's token; its ETag differs per reader.
             v = visitor(site)
             body = _personal(site, v, body)
-            etag = etag[:-1] + "-" + security.keyed(site.settings, "etag", v.csrf(site.settings))[:8] + '"'
+            etag = etag[:-1] + "-" + identity.keyed(site.settings, "etag", v.csrf(site.settings))[:8] + '"'
             public = False  # not for shared caches
         res.set_header("ETag", etag)
         if entry.last_modified:

@@ -1,6 +1,6 @@
 """Rendered responses for logged-out readers, so a link from a national paper is survivable.
 
-An entry is served while the site's version (web/reads.site_version: bumped by
+An entry is served while the site's version (web/listings.site_version: bumped by
 every post change in the same transaction) is unchanged and it is younger than
 `page_cache_s` (which also bounds how stale the parts without a version, such as
 blog health, can be). The version is read at most once a second per process, so a

@@ -7,13 +7,14 @@ web/app.py has checked the CSRF token and the rate limit before they run.
 
 from __future__ import annotations
 
-
 import bottle
 
-from aggregator import store
+from aggregator import listings
 from aggregator.errors import HustingsError
+from community import accounts, identity, recommendations
+from community.moderation_log import moderation_entries
 
-from . import pages, reads, security
+from . import pages
 from .request import Out, Site, Visitor, check_rate, set_session_cookie
 
 LOG_PER_PAGE = 50
@@ -27,9 +28,9 @@ def _first(form: dict, name: str) -> str:
 
 
 def recommend(site: "Site", v: "Visitor", form: dict, post_id: int) -> str:
-    if reads.post(site.engine, post_id) is None:
+    if listings.post(site.engine, post_id) is None:
         raise bottle.HTTPError(404, f"there is no post number {post_id} to recommend")
-    counted = store.recommend_post(site.engine, post_id, v.reader, security.ip_hash(site.settings, v.ip))
+    counted = recommendations.recommend_post(site.engine, post_id, v.reader, identity.ip_hash(site.settings, v.ip))
     return f"/posts/{post_id}?recommended={'yes' if counted else 'already'}#recommend"
 
 
@@ -55,18 +56,18 @@ def login(site: "Site", v: "Visitor", form: dict) -> "str | Out":
     # Per address (the wrapper did) and per account, so a spread-out guesser is slowed too.
     check_rate(site, "login-email", site.settings.login_limit, email.lower()[:320])
     try:
-        moderator = security.authenticate(site.engine, email, password)
+        moderator = accounts.authenticate(site.engine, email, password)
     except HustingsError as exc:
         return login_form(site, {"next": _first(form, "next")}, error=str(exc), status=401, email=email)
     if v.session_token:
-        security.end_session(site.engine, v.session_token)  # a new session id on every sign-in
-    token, _ = security.create_session(site.engine, moderator)
+        accounts.end_session(site.engine, v.session_token)  # a new session id on every sign-in
+    token, _ = accounts.create_session(site.engine, moderator)
     set_session_cookie(token)
     return _safe_next(_first(form, "next"))
 
 
 def logout(site: "Site", v: "Visitor", form: dict) -> str:
-    security.end_session(site.engine, v.session_token)
+    accounts.end_session(site.engine, v.session_token)
     set_session_cookie(None)
     return "/"
 
@@ -76,7 +77,7 @@ def logout(site: "Site", v: "Visitor", form: dict) -> str:
 
 def moderation_log(site: "Site", params: dict) -> "Out":
     page = pages.page_number(params)
-    entries = store.moderation_entries(site.engine, limit=LOG_PER_PAGE + 1, offset=(page - 1) * LOG_PER_PAGE)
+    entries = moderation_entries(site.engine, limit=LOG_PER_PAGE + 1, offset=(page - 1) * LOG_PER_PAGE)
     more = len(entries) > LOG_PER_PAGE
     if page > 1 and not entries:
         raise bottle.HTTPError(404, "the moderation log does not go back that far")

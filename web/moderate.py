@@ -22,10 +22,14 @@ from datetime import datetime, timedelta, timezone
 import bottle
 import markupsafe
 
-from aggregator import moderation, outbox, store, submissions
+from aggregator import fetch_history
 from aggregator.errors import HustingsError, NotFound
+from community import blog_health as health
+from community import moderation, outbox, submissions
+from community.moderation_log import moderation_entries
 
 from .request import Out, Site, Visitor, require_moderator
+from .submit import present, status_path
 
 CHART_DAYS = 14
 
@@ -63,13 +67,12 @@ def _act(action, *args, **kwargs) -> None:
 def moderate_dashboard(site: "Site", params: dict) -> "Out":
     mod = require_moderator(site)
     return _render(site, "moderate.html", title="Moderation", moderator=mod,
-                   counts=moderation.counts(site.engine), recent=store.moderation_entries(site.engine, limit=10),
+                   counts=health.counts(site.engine), recent=moderation_entries(site.engine, limit=10),
                    messages=outbox.messages(site.engine, limit=10))
 
 
 def moderate_queue(site: "Site", params: dict) -> "Out":
     require_moderator(site)
-    from .submit import present
 
     pending = [dict(sub, check=present(sub["check"])) for sub in submissions.listing(site.engine, "pending")]
     decided = submissions.listing(site.engine, None, limit=20)
@@ -79,30 +82,30 @@ def moderate_queue(site: "Site", params: dict) -> "Out":
 
 def moderate_blogs(site: "Site", params: dict) -> "Out":
     require_moderator(site)
-    return _render(site, "moderate_blogs.html", title="Blogs: health", blogs=moderation.blogs(site.engine))
+    return _render(site, "moderate_blogs.html", title="Blogs: health", blogs=health.blogs(site.engine))
 
 
 def blog_health(site: "Site", params: dict, blog_id: int) -> "Out":
     require_moderator(site)
     try:
-        blog = moderation.blog(site.engine, blog_id)
+        blog = health.blog(site.engine, blog_id)
     except NotFound as exc:
         raise bottle.HTTPError(404, str(exc)) from None
     now = datetime.now(timezone.utc)
     since = now - timedelta(days=CHART_DAYS)
-    rows = moderation.history(site.engine, blog_id, since)
+    rows = health.history(site.engine, blog_id, since)
     return _render(site, "moderate_blog.html", title=f"Health: {blog['title'] or blog['url']}", blog=blog,
                    chart=markupsafe.Markup(health_chart_svg(rows, start=since, end=now)),
-                   ok=sum(1 for r in rows if moderation.fetch_ok(r)),
-                   failed=sum(1 for r in rows if not moderation.fetch_ok(r)),
-                   history=store.fetch_history(site.engine, blog_id, limit=50), fetch_ok=moderation.fetch_ok,
+                   ok=sum(1 for r in rows if health.fetch_ok(r)),
+                   failed=sum(1 for r in rows if not health.fetch_ok(r)),
+                   history=fetch_history.fetch_history(site.engine, blog_id, limit=50), fetch_ok=health.fetch_ok,
                    submission=submissions.for_feed(site.engine, blog_id), days=CHART_DAYS)
 
 
 def moderate_posts(site: "Site", params: dict) -> "Out":
     require_moderator(site)
     return _render(site, "moderate_posts.html", title="Posts: picks and hidden",
-                   lists=moderation.posts_for_moderators(site.engine))
+                   lists=health.posts_for_moderators(site.engine))
 
 
 # --- forms --------------------------------------------------------------------------------------------
@@ -123,7 +126,6 @@ def approve(site: "Site", v: "Visitor", form: dict, submission_id: int) -> str:
 
 
 def reject(site: "Site", v: "Visitor", form: dict, submission_id: int) -> str:
-    from .submit import status_path
 
     actor = _who(v)
     if actor is None:
@@ -202,7 +204,7 @@ def health_chart_svg(rows: list[dict], *, start: datetime, end: datetime) -> str
     ok, bad = [0] * n, [0] * n
     for r in rows:
         k = min(max(int((r["started_at"] - start) / bucket), 0), n - 1)
-        (ok if moderation.fetch_ok(r) else bad)[k] += 1
+        (ok if health.fetch_ok(r) else bad)[k] += 1
     total_ok, total_bad = sum(ok), sum(bad)
     width, height, left, right, top, bottom = 600, 220, 40, 8, 40, 180
     plot_w, plot_h = width - left - right, bottom - top

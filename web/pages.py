@@ -7,10 +7,11 @@ from datetime import datetime, timezone
 
 import bottle
 
-from aggregator import submissions
+from aggregator import listings, ranking
+from community import submissions
+from community.polls import store as poll_store
 from index.search import QueryError
 
-from . import ranking, reads
 from .request import Out, Site
 
 PER_PAGE = ranking.PAGE_SIZE
@@ -31,7 +32,7 @@ def page_number(params: dict, name: str = "page", most: int = MAX_PAGE) -> int:
     raw = params.get(name, "").strip()
     if raw == "":
         return 1
-    # isascii: str.isdigit() also accepts "²" and "１", which int() then refuses or reads.
+    # isascii: str.isdigit() also accepts "²" and "１", which int() then refuses or listings.
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or not 1 <= int(raw) <= most:
         raise bad_request(f"{name} must be a whole number from 1 to {most}, not {raw[:40]!r}")
     return int(raw)
@@ -45,7 +46,7 @@ def now() -> datetime:
 
 
 def ranked(site: "Site", when: datetime | None = None) -> list[ranking.Placed]:
-    return ranking.rank(reads.ranked_candidates(site.engine, site.settings.rank_window_h),
+    return ranking.rank(listings.ranked_candidates(site.engine, site.settings.rank_window_h),
                         now=when or now(), window_h=site.settings.rank_window_h)
 
 
@@ -54,7 +55,7 @@ def front_page_posts(site: "Site", page: int) -> tuple[list[dict], int]:
     placed = ranked(site)
     pages = max(1, placed[-1].page if placed else 1)
     on_page = [p for p in placed if p.page == page]
-    rows = reads.posts_by_id(site.engine, [p.id for p in on_page])
+    rows = listings.posts_by_id(site.engine, [p.id for p in on_page])
     items = []
     for p in on_page:
         row = rows.get(p.id)
@@ -69,11 +70,10 @@ def front(site: "Site", params: dict) -> "Out":
     if page > pages:
         raise bottle.HTTPError(404, f"the front page has {pages} page{'s' if pages != 1 else ''}; "
                                     f"older posts are on the newest-first list")
-    picks = reads.editors_picks(site.engine) if page == 1 else []
-    from . import poll_store  # the "Reader polls" box: open polls, nothing reader-specific
+    picks = listings.editors_picks(site.engine) if page == 1 else []
 
     polls = poll_store.open_polls(site.engine, limit=5) if page == 1 else []
-    changed = [t for t in (reads.latest_change(site.engine), poll_store.polls_changed_at(site.engine)) if t]
+    changed = [t for t in (listings.latest_change(site.engine), poll_store.polls_changed_at(site.engine)) if t]
     return out(site.render("front.html", items=items, picks=picks, polls=polls, page=page, pages=pages,
                            feeds=_feeds("/feed"), title=""),
                max(changed) if changed else None)
@@ -81,11 +81,11 @@ def front(site: "Site", params: dict) -> "Out":
 
 def new(site: "Site", params: dict) -> "Out":
     page = page_number(params)
-    items, more = reads.newest(site.engine, page=page, per_page=PER_PAGE)
+    items, more = listings.newest(site.engine, page=page, per_page=PER_PAGE)
     if page > 1 and not items:
         raise bottle.HTTPError(404, "there are no posts that far back")
     return out(site.render("new.html", items=items, page=page, more=more, feeds=_feeds("/new"), title="Newest"),
-               reads.latest_change(site.engine))
+               listings.latest_change(site.engine))
 
 
 def _feeds(base: str) -> list[tuple[str, str]]:
@@ -96,9 +96,9 @@ def _feeds(base: str) -> list[tuple[str, str]]:
 
 
 def post_context(site: "Site", post_id: int) -> dict:
-    item = reads.post(site.engine, post_id)
+    item = listings.post(site.engine, post_id)
     if item is None:
-        if reads.post_removed(site.engine, post_id):
+        if listings.post_removed(site.engine, post_id):
             raise bottle.HTTPError(410, "a moderator removed this post from the site, or its blog withdrew it")
         raise bottle.HTTPError(404, f"there is no post number {post_id}")
     placed = {p.id: p for p in ranked(site)}.get(post_id)
@@ -128,27 +128,27 @@ def post(site: "Site", params: dict, post_id: int) -> "Out":
 
 
 def blog_directory(site: "Site", params: dict) -> "Out":
-    blogs = reads.blogs(site.engine)
+    blogs = listings.blogs(site.engine)
     groups: dict[str, list] = {}
     for b in blogs:
         groups.setdefault(b.category or "Other blogs", []).append(b)
     return out(site.render("blogs.html", groups=sorted(groups.items()), count=len(blogs), title="Blogs"),
-               reads.latest_change(site.engine))
+               listings.latest_change(site.engine))
 
 
 def blog(site: "Site", params: dict, blog_id: int) -> "Out":
-    b = reads.blog(site.engine, blog_id)
+    b = listings.blog(site.engine, blog_id)
     if b is None:
         raise bottle.HTTPError(404, f"there is no blog number {blog_id}")
     page = page_number(params)
-    items, more = reads.newest(site.engine, page=page, per_page=PER_PAGE, blog_id=blog_id)
+    items, more = listings.newest(site.engine, page=page, per_page=PER_PAGE, blog_id=blog_id)
     if page > 1 and not items:
         raise bottle.HTTPError(404, f"{b.name} has no posts that far back")
-    history = reads.fetch_summary(site.engine, blog_id) if page == 1 else []
+    history = listings.fetch_summary(site.engine, blog_id) if page == 1 else []
     return out(site.render("blog.html", blog=b, items=items, page=page, more=more, history=history,
                            feeds=_feeds(f"/blogs/{blog_id}"), title=b.name,
                            verified=submissions.verified_at(site.engine, blog_id)),
-               reads.latest_change(site.engine, blog_id))
+               listings.latest_change(site.engine, blog_id))
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ def run_search(site: "Site", params: dict):
 
 def search(site: "Site", params: dict) -> "Out":
     found, error = run_search(site, params)
-    blogs = {b.id: b for b in reads.blogs(site.engine)}
+    blogs = {b.id: b for b in listings.blogs(site.engine)}
     return out(site.render("search.html", found=found, error=error, params=params, blogs=blogs,
                            title=f"Search: {params.get('q', '')}" if params.get("q") else "Search"))
 

@@ -27,10 +27,11 @@ import bottle
 import markupsafe
 
 from aggregator.errors import HustingsError, NotFound
+from community import polls
+from community.polls import store as poll_store
+from community.polls.store import PollRecord
 
-from . import poll_store, polls
 from .pages import iso
-from .poll_store import PollRecord
 from .request import Out, Site, Visitor, login_path, require_moderator, visitor
 
 MAX_BUCKETS_SHOWN = 96  # columns in the moderators' votes-over-time chart, at most

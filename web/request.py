@@ -18,6 +18,7 @@ import jinja2
 from sqlalchemy.engine import Engine
 
 from aggregator.settings import Settings
+from community import accounts, identity, ratelimits
 from index.search import Searcher
 
 from . import security
@@ -75,7 +76,7 @@ class Visitor:
     new_reader: bool  # the cookie was made for this response and must be set
     reader: str  # keyed hash of the cookie: what is stored
     ip: str
-    session: security.Session | None
+    session: accounts.Session | None
     session_token: str | None
 
     def csrf(self, settings: Settings) -> str:
@@ -84,7 +85,7 @@ class Visitor:
         return security.reader_csrf(settings, self.reader_cookie)
 
     @property
-    def moderator(self) -> security.Moderator | None:
+    def moderator(self) -> accounts.Moderator | None:
         return self.session.moderator if self.session else None
 
 
@@ -97,8 +98,8 @@ def visitor(site: Site) -> Visitor:
         if new:
             cookie = security.new_reader_token()
         token = bottle.request.get_cookie(security.SESSION_COOKIE)
-        session = security.load_session(site.engine, token) if token else None
-        found = Visitor(cookie, new, security.reader_id(site.settings, cookie),
+        session = accounts.load_session(site.engine, token) if token else None
+        found = Visitor(cookie, new, identity.reader_id(site.settings, cookie),
                         security.client_ip(environ, site.settings), session, token if session else None)
         environ["hustings.visitor"] = found
     return found
@@ -109,7 +110,7 @@ def login_path(next_path: str) -> str:
     return "/login?next=" + urllib.parse.quote(next_path, safe="/")
 
 
-def require_moderator(site: Site) -> security.Moderator:
+def require_moderator(site: Site) -> accounts.Moderator:
     """The signed-in moderator, or a 303 to the sign-in page that comes back here (GET pages)."""
     mod = visitor(site).moderator
     if mod is None:
@@ -137,7 +138,7 @@ def set_session_cookie(token: str | None) -> None:
         bottle.response.delete_cookie(security.SESSION_COOKIE, path="/", httponly=True, samesite="lax",
                                       secure=_https())
     else:
-        bottle.response.set_cookie(security.SESSION_COOKIE, token, max_age=security.SESSION_DAYS * 86400,
+        bottle.response.set_cookie(security.SESSION_COOKIE, token, max_age=accounts.SESSION_DAYS * 86400,
                                    path="/", httponly=True, samesite="lax", secure=_https())
 
 
@@ -164,7 +165,7 @@ def check_rate(site: Site, what: str, limit: str, who: str) -> None:
     """429 with Retry-After when `who` has used up `what` (unless rate_limits is off)."""
     if not site.settings.rate_limits:
         return
-    wait = security.hit(site.engine, f"{what}:{who}", limit)
+    wait = ratelimits.hit(site.engine, f"{what}:{who}", limit)
     if wait:
         raise bottle.HTTPError(429, f"too many attempts from here; try again in {wait} seconds",
                                **{"Retry-After": str(wait)})

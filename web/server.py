@@ -21,6 +21,8 @@ from typing import Callable
 
 from aggregator.settings import Settings
 
+from .app import make_app
+
 log = logging.getLogger("hustings.web")
 
 
@@ -33,7 +35,6 @@ def serve(settings: Settings, host: str, port: int, *, workers: int | None = Non
     """Run the site on gunicorn until SIGINT/SIGTERM. Blocks."""
     from gunicorn.app.base import BaseApplication
 
-    from .app import make_app
 
     make_app(settings)  # fail here, in the parent, on an old schema or a broken template
 
@@ -75,7 +76,6 @@ def serve_threaded(settings: Settings, host: str, port: int, *, threads: int = 8
     """
     from waitress.server import create_server
 
-    from .app import make_app
 
     server = create_server(make_app(settings), host=host, port=port, threads=threads,
                            ident="Hustings", clear_untrusted_proxy_headers=True, channel_timeout=30)

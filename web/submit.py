@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 import bottle
 
-from aggregator import feedcheck, submissions
 from aggregator.errors import AggregatorError, HustingsError
+from community import accounts, feedcheck, identity, submissions
 
 from . import security
 from .request import Out, Site, Visitor
@@ -43,7 +43,7 @@ def _first(form: dict, name: str) -> str:
 
 
 def access_key(site: "Site", sub: dict) -> str:
-    return security.keyed(site.settings, "submission", str(sub["id"]), sub["token"])[:32]
+    return identity.keyed(site.settings, "submission", str(sub["id"]), sub["token"])[:32]
 
 
 def status_path(site: "Site", sub: dict) -> str:
@@ -115,7 +115,7 @@ def _problem(values: dict) -> str:
         return f"the note is longer than {MAX_NOTE} characters"
     if values["contact"]:
         try:
-            values["contact"] = security.normal_email(values["contact"])
+            values["contact"] = accounts.normal_email(values["contact"])
         except HustingsError:
             return f"{values['contact'][:80]} is not an e-mail address (or leave it empty)"
     return ""

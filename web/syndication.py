@@ -9,9 +9,10 @@ from datetime import datetime, timezone
 import bottle
 from feedgen.feed import FeedGenerator
 
+from aggregator import listings
 from aggregator.opml import write_opml
 
-from . import pages, reads
+from . import pages
 from .request import Site
 
 ATOM = "application/atom+xml; charset=utf-8"
@@ -63,7 +64,7 @@ def _feed(site: "Site", items: list[dict], *, title: str, page_path: str, self_p
 
 
 def _with_content(site: "Site", items: list[dict]) -> list[dict]:
-    html = reads.contents(site.engine, [i["id"] for i in items])
+    html = listings.contents(site.engine, [i["id"] for i in items])
     return [dict(i, content_html=html.get(i["id"], "")) for i in items]
 
 
@@ -72,26 +73,26 @@ def _front(site: "Site", kind: str):
     return _feed(site, _with_content(site, items), title=f"{site.settings.site_name}: front page",
                  page_path="/", self_path=f"/feed.{kind}", kind=kind,
                  description="The movement's blogs, ranked by readers' recommendations and freshness",
-                 updated=reads.latest_change(site.engine))
+                 updated=listings.latest_change(site.engine))
 
 
 def _new(site: "Site", kind: str):
-    items, _ = reads.newest(site.engine, page=1, per_page=ITEMS)
+    items, _ = listings.newest(site.engine, page=1, per_page=ITEMS)
     return _feed(site, _with_content(site, items), title=f"{site.settings.site_name}: newest posts",
                  page_path="/new", self_path=f"/new.{kind}", kind=kind,
                  description="Every post from the movement's blogs, newest first",
-                 updated=reads.latest_change(site.engine))
+                 updated=listings.latest_change(site.engine))
 
 
 def _blog(site: "Site", blog_id: int, kind: str):
-    b = reads.blog(site.engine, blog_id)
+    b = listings.blog(site.engine, blog_id)
     if b is None:
         raise bottle.HTTPError(404, f"there is no blog number {blog_id}")
-    items, _ = reads.newest(site.engine, page=1, per_page=ITEMS, blog_id=blog_id)
+    items, _ = listings.newest(site.engine, page=1, per_page=ITEMS, blog_id=blog_id)
     return _feed(site, _with_content(site, items), title=f"{b.name} on {site.settings.site_name}",
                  page_path=f"/blogs/{blog_id}", self_path=f"/blogs/{blog_id}.{kind}", kind=kind,
                  description=f"Posts from {b.name}, as gathered by {site.settings.site_name}",
-                 updated=reads.latest_change(site.engine, blog_id))
+                 updated=listings.latest_change(site.engine, blog_id))
 
 
 def front_atom(site, params):
@@ -120,6 +121,6 @@ def blog_rss(site, params, blog_id: int):
 
 def blogroll(site: "Site", params: dict):
     blogs = [{"url": b.feed_url, "title": _x(b.name), "site_url": b.site_url, "category": _x(b.category)}
-             for b in reads.blogs(site.engine)]
+             for b in listings.blogs(site.engine)]
     body = write_opml(blogs, title=f"{site.settings.site_name}: the movement's blogs")
-    return pages.out(body, reads.latest_change(site.engine), "text/x-opml; charset=utf-8")
+    return pages.out(body, listings.latest_change(site.engine), "text/x-opml; charset=utf-8")

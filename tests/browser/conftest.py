@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from aggregator import db, store
+from aggregator import db, feed_store, fetch_history, post_store
+from aggregator.fetch_history import FetchRecord
 from aggregator.models import Post
 from aggregator.sanitize import sanitize_post
 from aggregator.settings import Settings
-from aggregator.store import FetchRecord
+from community import moderation
 from index import writer
 
 from . import install_chromium
@@ -316,7 +317,7 @@ def site(tmp_path_factory):
 
     feeds = {}
     for n, (key, (title, category)) in enumerate(BLOGS.items()):
-        feed, _ = store.add_feed(engine, f"http://127.0.0.1/{key}/feed.xml", title=title,
+        feed, _ = feed_store.add_feed(engine, f"http://127.0.0.1/{key}/feed.xml", title=title,
                                  site_url=f"http://127.0.0.1/{key}/", category=category,
                                  now=now - timedelta(days=30 + n))
         feeds[key] = feed
@@ -351,7 +352,7 @@ def site(tmp_path_factory):
         raw = Post(feed.id, f"{key}-{i}", f"http://127.0.0.1/{key}/posts/{i}", title, _body(i, title),
                    published=seen - timedelta(minutes=20), author=author, tags=tags,
                    base_url=f"{base}/{key}/posts/{i}", identity=f"g:{key}-{i}")
-        assert store.save_posts(engine, feed, [sanitize_post(raw, settings)], now=seen).new == 1
+        assert post_store.save_posts(engine, feed, [sanitize_post(raw, settings)], now=seen).new == 1
     with engine.begin() as conn:
         for row in conn.execute(sa.select(db.posts.c.id, db.posts.c.title)):
             ids[row.title] = row.id
@@ -363,17 +364,17 @@ def site(tmp_path_factory):
 
     # Fetch histories: every blog fetched fine; Green Doorstep has failed three times since.
     for key, feed in feeds.items():
-        store.record_success(engine, feed, FetchRecord(now - timedelta(hours=5), 0.42, 200, 18_230, new_posts=2),
+        fetch_history.record_success(engine, feed, FetchRecord(now - timedelta(hours=5), 0.42, 200, 18_230, new_posts=2),
                              next_check_at=now + timedelta(minutes=40), interval_s=3600, etag="", last_modified="")
-    doorstep = store.get_feed(engine, feeds["doorstep"].id)
+    doorstep = feed_store.get_feed(engine, feeds["doorstep"].id)
     for h, error in ((3, "HTTP 503 Service Unavailable"), (2, "HTTP 503 Service Unavailable"),
                      (1, "timed out after 20 s waiting for http://127.0.0.1/doorstep/feed.xml")):
-        store.record_failure(engine, doorstep, FetchRecord(now - timedelta(hours=h), 20.0, 503 if h > 1 else None,
+        fetch_history.record_failure(engine, doorstep, FetchRecord(now - timedelta(hours=h), 20.0, 503 if h > 1 else None,
                                                            error=error),
                              next_check_at=now + timedelta(hours=2), status="erroring")
 
     featured = ids["The river report nobody wanted published"]
-    store.feature_post(engine, featured, by="editor", now=now - timedelta(minutes=30))
+    moderation.feature_post(engine, featured, actor="editor", now=now - timedelta(minutes=30))
     report = writer.sync(engine, settings)
     assert report.indexed == len(POSTS), report
     engine.dispose()

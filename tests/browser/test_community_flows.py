@@ -33,11 +33,12 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from aggregator import db, store
+from aggregator import db, feed_store
 from aggregator.settings import Settings
+from community import accounts
+from community.polls import Ballot
+from community.polls import store as poll_store
 from tests.conftest import LoopbackServer, rss
-from web import poll_store, security
-from web.polls import Ballot
 
 from .conftest import DESKTOP, PHONE
 from .test_pages import FACTS, assert_no_serious_axe_violations
@@ -67,9 +68,9 @@ def site(tmp_path_factory):
                         fetch_deadline_s=5.0, page_cache_s=0, site_url="https://hustings.example")
     engine = db.make_engine(settings)
     db.migrate(engine)
-    security.add_moderator(engine, MODERATOR, PASSWORD)
+    accounts.add_moderator(engine, MODERATOR, PASSWORD)
     # A blog approved before the tests: /blogs is never empty.
-    store.add_feed(engine, "http://127.0.0.1/valley/feed.xml", title="Valley Socialist",
+    feed_store.add_feed(engine, "http://127.0.0.1/valley/feed.xml", title="Valley Socialist",
                    site_url="http://127.0.0.1/valley/", category="Local parties")
 
     ready, holder, stop = threading.Event(), {}, threading.Event()

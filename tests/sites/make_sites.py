@@ -260,8 +260,8 @@ def wp_page_about() -> str:
 def wp_feed(summary_only: bool) -> str:
     items = []
     for slug, title, author, date, paragraphs, extra in reversed(WP_POSTS):
-        from email.utils import format_datetime
         from datetime import datetime
+        from email.utils import format_datetime
         when = format_datetime(datetime.fromisoformat(date))
         content = "" if summary_only else f"<content:encoded><![CDATA[{wp_body(paragraphs, extra)}]]></content:encoded>"
         items.append(f"""<item>

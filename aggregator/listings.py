@@ -15,11 +15,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from aggregator.db import counters, feeds, fetches, posts, reading
-from aggregator.models import PUBLIC_STATUSES  # the blogs the site shows
-from aggregator.store import CHANGE_COUNTER, post_dict
-
 from . import ranking
+from .db import CHANGE_COUNTER, counters, feeds, fetches, posts, reading
+from .models import PUBLIC_STATUSES  # the blogs the site shows
+from .post_store import post_dict
 
 CANDIDATES = 600  # newest posts considered for the ranked pages (20 pages of 30)
 

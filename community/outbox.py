@@ -19,7 +19,7 @@ from typing import Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .db import outbox, reading, submissions, utcnow
+from aggregator.db import outbox, reading, submissions, utcnow
 
 FAILING_AFTER = 5  # failures in a row before the blogger is told (once per run of failures)
 SIGNATURE = "The moderators"

@@ -38,15 +38,25 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from aggregator import store
-from aggregator.db import (ballot_choices, ballot_rejections, ballots, next_counter, poll_options, polls,
-                           reading, utcnow, writing)
+from aggregator.db import (
+    CHANGE_COUNTER,
+    ballot_choices,
+    ballot_rejections,
+    ballots,
+    insert_for,
+    next_counter,
+    poll_options,
+    polls,
+    reading,
+    utcnow,
+    writing,
+)
 from aggregator.errors import HustingsError, NotFound
 from aggregator.settings import Settings
-from aggregator.store import CHANGE_COUNTER, insert_for, log_action
 
-from . import security
-from .polls import INTEGRITIES, KINDS, REJECTION_REASONS, VISIBILITIES, Ballot, Option, Poll, is_closed, is_open
+from ..identity import keyed
+from ..moderation_log import log_action
+from .model import INTEGRITIES, KINDS, REJECTION_REASONS, VISIBILITIES, Ballot, Option, Poll, is_closed, is_open
 
 MAX_OPTIONS = 50
 MAX_QUESTION = 500  # the column's size
@@ -236,8 +246,13 @@ def close_poll(engine: Engine, poll_id: int, *, by: str, now: datetime | None = 
 
 
 def expire_salts(engine: Engine, now: datetime | None = None) -> int:
-    """Delete the IP salt of every poll whose closing time has come. Returns how many."""
-    return store.expire_poll_salts(engine, now)
+    """Delete the per-poll address salt of every poll whose closing time has come, so the
+    stored voter hashes can no longer be tied to an address (the methodology box's promise).
+    The worker runs this every few minutes; pages also call it. Returns how many."""
+    now = now or utcnow()
+    with writing(engine) as conn:
+        return conn.execute(sa.update(polls).where(polls.c.ip_salt != "", polls.c.closes_at.is_not(None),
+                                                   polls.c.closes_at <= now).values(ip_salt="")).rowcount
 
 
 # --- reading polls -----------------------------------------------------------------------------------------
@@ -333,12 +348,12 @@ class Identity:
 
 def identity(engine: Engine, settings: Settings, poll: Poll, reader: str, ip: str) -> Identity:
     """`reader` is the keyed hash of the reader cookie (Visitor.reader); `ip` the client address."""
-    reader_key = security.keyed(settings, "poll-reader", str(poll.id), reader)
+    reader_key = keyed(settings, "poll-reader", str(poll.id), reader)
     if poll.integrity == "cookie":
         return Identity(reader_key, reader_key)
     with reading(engine) as conn:
         salt = conn.execute(sa.select(polls.c.ip_salt).where(polls.c.id == poll.id)).scalar() or ""
-    voter = security.keyed(settings, "poll-ip", str(poll.id), salt, ip) if salt else ""
+    voter = keyed(settings, "poll-ip", str(poll.id), salt, ip) if salt else ""
     return Identity(voter, reader_key)
 
 

@@ -28,13 +28,16 @@ from typing import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from . import fetch, outbox, store
-from .db import feeds, next_counter, reading, submissions, utcnow, writing
-from .errors import AggregatorError, HustingsError, NotFound
+from aggregator import db, feed_store, fetch
+from aggregator.db import feeds, next_counter, reading, submissions, utcnow, writing
+from aggregator.errors import AggregatorError, HustingsError, NotFound
+from aggregator.guard import AddressGuard
+from aggregator.models import PUBLIC_STATUSES
+from aggregator.settings import Settings
+
+from . import outbox
 from .feedcheck import guard_for, refusal
-from .guard import AddressGuard
-from .models import PUBLIC_STATUSES
-from .settings import Settings
+from .moderation_log import log_action
 
 META_NAME = "hustings-verification"
 
@@ -113,7 +116,7 @@ def create(engine: Engine, *, url: str, feed_url: str, name: str, contact: str, 
         raise Known(known)
     title = (name or check.get("title") or "").strip()
     with writing(engine) as conn:
-        feed, created = store.add_feed_in(conn, check.get("feed_url") or feed_url, title=title,
+        feed, created = feed_store.add_feed_in(conn, check.get("feed_url") or feed_url, title=title,
                                           site_url=check.get("site_url") or "", status="pending", now=now)
         if not created:  # submitted by someone else a moment ago
             raise Known({"id": feed.id, "url": feed.url, "title": feed.title, "status": feed.status,
@@ -123,7 +126,7 @@ def create(engine: Engine, *, url: str, feed_url: str, name: str, contact: str, 
             status="pending", check_json=json.dumps(check), feed_id=feed.id, token=secrets.token_urlsafe(18),
             created_at=now,
         )).inserted_primary_key[0]
-        store.log_action(conn, "blogger", "submitted", target_type="submission", target_id=sub_id,
+        log_action(conn, "blogger", "submitted", target_type="submission", target_id=sub_id,
                          target_label=f"submission {sub_id}", reason="waiting for a moderator", at=now)
     return get(engine, sub_id)
 
@@ -203,13 +206,13 @@ def decide(engine: Engine, submission_id: int, *, actor: str, approve: bool, rea
                 values["title"] = name.strip()[:500]
             if category.strip():
                 values["category"] = category.strip()[:500]
-            store.set_feed_status_in(conn, feed.id, "active", **values)
+            feed_store.set_feed_status_in(conn, feed.id, "active", **values)
             label = values.get("title") or feed.title or feed.url
-            store.log_action(conn, actor, "approve_blog", target_type="blog", target_id=feed.id, target_label=label,
+            log_action(conn, actor, "approve_blog", target_type="blog", target_id=feed.id, target_label=label,
                              reason=reason, at=now)
         else:
-            store.set_feed_status_in(conn, feed.id, "rejected")
-            store.log_action(conn, actor, "reject_submission", target_type="submission", target_id=submission_id,
+            feed_store.set_feed_status_in(conn, feed.id, "rejected")
+            log_action(conn, actor, "reject_submission", target_type="submission", target_id=submission_id,
                              target_label=f"submission {submission_id}", reason=reason, at=now)
         status = "approved" if approve else "rejected"
         conn.execute(sa.update(submissions).where(submissions.c.id == submission_id).values(
@@ -285,5 +288,5 @@ def verify(engine: Engine, settings: Settings, submission_id: int, *, guard: Add
     with writing(engine) as conn:
         conn.execute(sa.update(submissions).where(submissions.c.id == submission_id)
                      .values(verified_at=now or utcnow()))
-        next_counter(conn, store.CHANGE_COUNTER)  # the blog's page says "verified": render it again
+        next_counter(conn, db.CHANGE_COUNTER)  # the blog's page says "verified": render it again
     return True, found

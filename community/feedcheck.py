@@ -24,17 +24,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from . import discover, fetch
-from .db import utcnow
-from .errors import AggregatorError, BlockedAddress
-from .guard import AddressGuard
-from .models import Feed, FetchResult
-from .pipeline import prepare
-from .settings import Settings
+from aggregator import discover, fetch
+from aggregator.db import utcnow
+from aggregator.errors import AggregatorError, BlockedAddress
+from aggregator.guard import AddressGuard
+from aggregator.models import Feed, FetchResult
+from aggregator.pipeline import prepare
+from aggregator.settings import Settings
 
 MAX_GUESSES = 7  # the usual feed paths tried when a page advertises no feed
 PREVIEW_POSTS = 3
-FUTURE_SKEW_S = 300  # as store.FUTURE_SKEW: a clock a little ahead is not a future date
+FUTURE_SKEW_S = 300  # as post_store.FUTURE_SKEW: a clock a little ahead is not a future date
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def check(feed_url: str, settings: Settings, *, guard: AddressGuard | None = Non
         warnings.append("the feed is served over plain http; https is better if your blog supports it")
 
     def shown_date(p) -> datetime:
-        # As store.save_posts dates a new post: the feed's claim unless missing or in the future.
+        # As post_store.save_posts dates a new post: the feed's claim unless missing or in the future.
         if p.published is None or (p.published - now).total_seconds() > FUTURE_SKEW_S:
             return now
         return min(p.published, now)

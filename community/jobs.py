@@ -1,0 +1,21 @@
+"""The community's scheduled jobs, handed to the worker's scheduler by the command."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from aggregator.scheduler import Job
+from aggregator.settings import Settings
+
+from . import notices
+from .polls import store as poll_store
+
+SALT_EVERY_S = 300  # closed polls' address salts are deleted within five minutes of closing
+
+
+def jobs(engine: Engine, settings: Settings) -> list[Job]:
+    return [
+        # Feed events become log lines and bloggers' messages within a dispatch interval.
+        Job("notices", notices.deliver, settings.dispatch_every_s, (engine, settings)),
+        Job("expire_poll_salts", poll_store.expire_salts, SALT_EVERY_S, (engine,)),
+    ]
