@@ -57,6 +57,7 @@ def settings_environ(settings: Settings) -> dict[str, str]:
     for f in dataclasses.fields(Settings):
         value = getattr(settings, f.name)
         env[ENV_PREFIX + f.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
+    env[ENV_PREFIX + "DATABASE_URL"] = settings.resolved_database_url  # the very database, however it was chosen
     return env
 
 

@@ -28,6 +28,7 @@ def secret(settings: Settings) -> bytes:
     if settings.secret_key:
         return settings.secret_key.encode()
     path = Path(settings.data_dir) / "secret.key"
+    path.parent.mkdir(parents=True, exist_ok=True)  # on PostgreSQL nothing else may have made it yet
     key = str(path.resolve())
     if key not in _secrets:
         try:

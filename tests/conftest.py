@@ -1,4 +1,11 @@
-"""Shared fixtures: real HTTP servers on loopback, real SQLite files, settings.
+"""Shared fixtures: real HTTP servers on loopback, real databases, settings.
+
+Storage tests (the modules in STORAGE_MODULES) run twice: on a real SQLite file and on a
+fresh database of a real PostgreSQL server (tests/postgres_server.py finds, starts or
+installs it). Tests build `Settings(data_dir=...)` as a user would; on the PostgreSQL
+run every data directory a test uses is given its own fresh database, so the same test
+code exercises both. Subprocesses a test starts get the URL through
+HUSTINGS_DATABASE_URL (see `subprocess_env`).
 
 No test may send a packet to any address but loopback: servers bind 127.0.0.1
 (and 127.0.0.2 for traps), and the only hostnames used are IP literals, so no
@@ -22,6 +29,77 @@ import pytest
 
 from aggregator import db
 from aggregator.settings import Settings
+from tests import postgres_server
+
+# Every module whose tests touch storage runs on both databases.
+STORAGE_MODULES = {
+    "test_store", "test_smoke_pipeline", "test_fetch", "test_index", "test_search", "test_scheduler", "test_worker",
+    "test_polls_web", "test_community", "test_moderation", "test_submissions", "test_web", "test_cli",
+    "test_migrations", "test_one_door", "test_spiders_crawl", "test_hardening_auth", "test_syndication_safety",
+    "test_postgres", "test_notices",
+}
+_PG_ERROR = "HUSTINGS_TEST_PG_ERROR"
+
+
+def pytest_configure(config):
+    """Provision PostgreSQL once, in the controlling process, before any worker starts;
+    workers inherit the outcome through the environment."""
+    if hasattr(config, "workerinput") or not postgres_server.wanted():
+        return
+    try:
+        postgres_server.provision()
+        os.environ.pop(_PG_ERROR, None)
+    except Exception as exc:  # the PostgreSQL tests fail with this reason
+        os.environ[_PG_ERROR] = f"{type(exc).__name__}: {exc}"
+
+
+def pytest_generate_tests(metafunc):
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module in STORAGE_MODULES and "database" in metafunc.fixturenames:
+        # Module scope: a module's shared fixtures (a site built once) are built once per database.
+        metafunc.parametrize("database", ["sqlite", "postgresql"], indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def database(request):
+    """Which database this module's tests run on: "sqlite" or "postgresql" (see STORAGE_MODULES).
+    Module-scoped fixtures that build a site take `database` as an argument, so they are built
+    after it, once per database."""
+    kind = getattr(request, "param", "sqlite")
+    if kind == "sqlite":
+        yield kind
+        return
+    if not postgres_server.wanted():
+        pytest.skip("PostgreSQL tests are off: HUSTINGS_TEST_POSTGRES=0 was set")
+    if os.environ.get(_PG_ERROR):
+        pytest.fail(f"no PostgreSQL server for the tests: {os.environ[_PG_ERROR]} "
+                    "(set HUSTINGS_TEST_POSTGRES=0 to run without it on purpose)")
+    made: dict[str, str] = {}
+    empty = request.node.get_closest_marker("empty_database") is not None
+
+    def resolved(self) -> str:
+        if self.database_url:
+            return self.database_url
+        key = str(Path(self.data_dir).resolve())
+        if key not in made:
+            made[key] = postgres_server.create_database(empty=empty)
+        return postgres_server.url(made[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Settings, "resolved_database_url", property(resolved))
+        yield kind
+    for name in made.values():
+        postgres_server.drop_database(name)
+
+
+def subprocess_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment for a `hustings` subprocess using `settings`' database, on either backend."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUSTINGS_")}
+    env["HUSTINGS_DATA_DIR"] = str(settings.data_dir)
+    if not settings.resolved_database_url.startswith("sqlite"):
+        env["HUSTINGS_DATABASE_URL"] = settings.resolved_database_url
+    env.update(extra)
+    return env
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPORA = SHARED / "corpora"
@@ -77,7 +155,7 @@ def loopback_only(monkeypatch):
 def clean_environ(monkeypatch):
     """No HUSTINGS_* setting leaks in from the machine running the tests."""
     for key in list(os.environ):
-        if key.startswith("HUSTINGS_"):
+        if key.startswith("HUSTINGS_") and key not in ("HUSTINGS_TEST_POSTGRES", _PG_ERROR):
             monkeypatch.delenv(key)
     # A proxy in the environment must never be used by the fetcher; make sure one is
     # visible so a regression would show (it points at a closed loopback port).

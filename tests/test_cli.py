@@ -8,6 +8,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from aggregator import db
+from aggregator.settings import Settings
+
 from .conftest import rss
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +95,7 @@ def test_bad_settings_and_old_schema_exit_codes(cli, monkeypatch):
     _, err = cli("--set", "no_such=1", "feeds", "list", expect=2)
     assert "no_such" in err
     cli("init")
-    engine = sa.create_engine(f"sqlite:///{cli.data_dir / 'hustings.sqlite3'}")
+    engine = db.make_engine(Settings(data_dir=cli.data_dir))
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0000'"))
     engine.dispose()

@@ -369,9 +369,9 @@ from aggregator import db
 from aggregator.settings import Settings
 from index import writer
 
-data_dir, mode = sys.argv[1], sys.argv[2]
+data_dir, mode, url = sys.argv[1], sys.argv[2], sys.argv[3]
 writer.BATCH = 200
-settings = Settings(data_dir=Path(data_dir))
+settings = Settings(data_dir=Path(data_dir), database_url=url)
 engine = db.make_engine(settings)
 if mode == "sync":
     writer.sync(engine, settings)
@@ -389,7 +389,8 @@ elif mode == "hold":
 
 def child(settings, mode: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(settings.data_dir), mode], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(settings.data_dir), mode, settings.resolved_database_url],
+                            cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -182,7 +182,8 @@ def fast_engine(settings: Settings):
     not survive a power cut, and a hundred durable commits cost seconds. (The app under
     test opens its own engine, with the production settings.)"""
     engine = db.make_engine(settings)
-    sa.event.listen(engine, "connect", lambda conn, _record: conn.execute("PRAGMA synchronous=OFF"))
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", lambda conn, _record: conn.execute("PRAGMA synchronous=OFF"))
     db.migrate(engine)
     return engine
 
@@ -277,7 +278,7 @@ def build_site(data_dir: Path) -> Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, database):
     s = build_site(tmp_path_factory.mktemp("web") / "data")
     yield s
     s.app.config["hustings.site"].searcher.close()
