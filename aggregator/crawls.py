@@ -122,15 +122,19 @@ def _record_kill(engine, settings, spider, feeds, started: datetime, duration: f
             fetch_history.insert_fetch(engine, feed.id, record)
 
 
-def run_due(engine: Engine, settings: Settings, after: Callable[[], None] | None = None) -> list[CrawlOutcome]:
-    """The worker's crawl job: due blog crawls (crawl_workers at a time), then one full-text pass."""
+def run_due(engine: Engine, settings: Settings, after: Callable[[], None] | None = None, *, worker: str = "",
+            leading: Callable[[], bool] = lambda: True) -> list[CrawlOutcome]:
+    """The worker's crawl job: due blog crawls (crawl_workers at a time, each claimed with a
+    lease as feeds are), then one full-text pass, on the leader only (it reads pages of
+    many feeds at once, so two workers would read the same pages)."""
     now = utcnow()
-    due = feed_store.crawls_due(engine, now)
+    due = feed_store.claim_due(engine, "crawl", now, worker=worker or f"crawl:{os.getpid()}",
+                               lease_s=settings.crawl_deadline_s + settings.claim_lease_s, limit=1000)
     outcomes: list[CrawlOutcome] = []
     if due:
         with ThreadPoolExecutor(settings.crawl_workers, thread_name_prefix="crawl") as pool:
             outcomes += list(pool.map(lambda f: run_crawl(engine, settings, "blog", [f]), due))
-    pending = fulltext_store.fulltext_pending_feeds(engine, now)
+    pending = fulltext_store.fulltext_pending_feeds(engine, now) if leading() else []
     if pending:
         feeds = [feed_store.get_feed(engine, i) for i in pending]
         outcomes.append(run_crawl(engine, settings, "fulltext", feeds))

@@ -1,4 +1,6 @@
-"""SQLAlchemy Core tables, the engine, and Alembic migrations.
+"""SQLAlchemy Core tables, the engine, and Alembic migrations. Long because it is the
+schema of every table in one place: Alembic compares the migrations against this one
+MetaData, and one file is where a reader sees every table, key and index together.
 
 SQLite (WAL, foreign keys on, synchronous=FULL) in the data directory is the
 embedded default; any SQLAlchemy URL works through ``database_url``. Every
@@ -69,6 +71,10 @@ feeds = sa.Table(
     # Schedule.
     sa.Column("interval_s", sa.Integer, nullable=False, server_default="3600"),
     sa.Column("next_check_at", UTCDateTime, nullable=True, index=True),
+    # A worker's claim on a due feed (feed_store.claim_due): who, and until when. Cleared by
+    # the fetch's result; a claim whose time has passed belongs to a worker that died.
+    sa.Column("claimed_by", sa.String(200), nullable=False, server_default=""),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
     sa.Column("last_checked_at", UTCDateTime, nullable=True),
     sa.Column("last_success_at", UTCDateTime, nullable=True),
     # Errors.
@@ -324,6 +330,21 @@ feed_events = sa.Table(
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
     sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
     sa.Column("handled_at", UTCDateTime, nullable=True, index=True),
+)
+
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    # Every `hustings worker` process, seen by its heartbeat; the leader (aggregator/cluster.py)
+    # records when it took the lead. Read by `hustings status`.
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False, server_default=""),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("seen_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("leader_since", UTCDateTime, nullable=True),
+    sa.Column("backend_pid", sa.Integer, nullable=True),  # PostgreSQL: the session holding the leader lock
 )
 
 

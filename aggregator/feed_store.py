@@ -7,7 +7,7 @@ search index and the page cache follow (see set_feed_status_in).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -100,6 +100,48 @@ def _due(engine: Engine, kind: str, now: datetime, limit: int | None) -> list[Fe
         query = query.limit(limit)
     with reading(engine) as conn:
         return [feed_from_row(r) for r in conn.execute(query)]
+
+
+def claim_due(engine: Engine, kind: str, now: datetime, *, worker: str, lease_s: float, limit: int) -> list[Feed]:
+    """Claim up to `limit` due feeds of this kind for `worker`, the longest-waiting first.
+
+    A feed is claimable when due and not claimed, or when its claim has lapsed (the worker
+    that took it died). On PostgreSQL the rows are locked with FOR UPDATE SKIP LOCKED, so
+    workers claiming at the same instant take different feeds instead of waiting for each
+    other; on SQLite the write transaction (BEGIN IMMEDIATE) already serialises claims. The
+    claim is cleared by the fetch's own result (fetch_history)."""
+    query = (
+        sa.select(feeds.c.id)
+        .where(feeds.c.status.in_(POLLED_STATUSES), feeds.c.kind == kind)
+        .where(sa.or_(feeds.c.next_check_at.is_(None), feeds.c.next_check_at <= now))
+        .where(sa.or_(feeds.c.claimed_until.is_(None), feeds.c.claimed_until < now))
+        .order_by(feeds.c.next_check_at, feeds.c.id)
+        .limit(limit)
+    )
+    if engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    with writing(engine) as conn:
+        ids = list(conn.execute(query).scalars())
+        if not ids:
+            return []
+        conn.execute(sa.update(feeds).where(feeds.c.id.in_(ids))
+                     .values(claimed_by=worker[:200], claimed_until=now + timedelta(seconds=lease_s)))
+        rows = conn.execute(sa.select(feeds).where(feeds.c.id.in_(ids))
+                            .order_by(feeds.c.next_check_at, feeds.c.id)).all()
+    return [feed_from_row(r) for r in rows]
+
+
+def claims(engine: Engine, now: datetime) -> dict:
+    """Feeds due now, and claims held (live) and lapsed, for `hustings status`."""
+    due = sa.and_(feeds.c.status.in_(POLLED_STATUSES),
+                  sa.or_(feeds.c.next_check_at.is_(None), feeds.c.next_check_at <= now))
+    with reading(engine) as conn:
+        n_due = conn.execute(sa.select(sa.func.count()).select_from(feeds).where(due)).scalar()
+        held = conn.execute(sa.select(sa.func.count()).select_from(feeds)
+                            .where(feeds.c.claimed_until >= now)).scalar()
+        lapsed = conn.execute(sa.select(sa.func.count()).select_from(feeds)
+                              .where(feeds.c.claimed_until < now)).scalar()
+    return {"due": n_due, "claimed": held, "lapsed_claims": lapsed}
 
 
 def crawls_due(engine: Engine, now: datetime, limit: int | None = None) -> list[Feed]:

@@ -76,7 +76,8 @@ def record_success(engine: Engine, feed: Feed, record: FetchRecord, **schedule) 
 
 
 def record_success_in(conn: Connection, feed: Feed, record: FetchRecord, values: dict) -> None:
-    conn.execute(sa.update(feeds).where(feeds.c.id == feed.id).values(**values))
+    # The worker's claim ends with the fetch it was for (see feed_store.claim_due).
+    conn.execute(sa.update(feeds).where(feeds.c.id == feed.id).values(**values, claimed_by="", claimed_until=None))
     _insert_fetch(conn, feed.id, record)
 
 
@@ -104,6 +105,7 @@ def record_failure(
             .where(feeds.c.id == feed.id)
             .values(
                 status=status, error_count=feeds.c.error_count + 1, last_error=record.error,
+                claimed_by="", claimed_until=None,
                 last_error_at=record.started_at, last_checked_at=record.started_at,
                 next_check_at=next_check_at, updated_at=utcnow(),
             )

@@ -24,7 +24,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
-from . import crawls, feed_store, pipeline
+from . import cluster, crawls, feed_store, pipeline
 from .db import fetches, utcnow, writing
 from .errors import HustingsError
 from .settings import Settings
@@ -35,12 +35,25 @@ HISTORY_DAYS = 90  # fetch history older than this is pruned (the last 100 per f
 KEEP_PER_FEED = 100
 
 
-def dispatch(engine: Engine, settings: Settings, after: Callable[[], None] | None = None) -> list:
-    """Refresh every due feed once; returns the outcomes. The worker's main job."""
-    due = feed_store.feeds_due(engine, utcnow())
-    if not due:
+def dispatch(engine: Engine, settings: Settings, after: Callable[[], None] | None = None, worker: str = "") -> list:
+    """Refresh every due feed once; returns the outcomes. The worker's main job.
+
+    Feeds are claimed a batch at a time (feed_store.claim_due), so several workers share
+    the due feeds and none is fetched twice; a small batch keeps each claim's lease short
+    of the time its fetch can take."""
+    worker = worker or f"dispatch:{os.getpid()}"
+    batch = max(4 * settings.fetch_workers, 16)
+    outcomes: list = []
+    seen: set[int] = set()
+    while True:
+        claimed = [f for f in feed_store.claim_due(engine, "feed", utcnow(), worker=worker,
+                                                   lease_s=settings.claim_lease_s, limit=batch) if f.id not in seen]
+        if not claimed:
+            break
+        seen.update(f.id for f in claimed)
+        outcomes += pipeline.refresh_feeds(engine, claimed, settings)
+    if not outcomes:
         return []
-    outcomes = pipeline.refresh_feeds(engine, due, settings)
     failed = [o for o in outcomes if o.result == "failed"]
     log.info(
         "dispatched %d feeds: %d ok, %d not modified, %d failed; %d new posts, %d updated",
@@ -80,22 +93,44 @@ class Job:
 
 
 def build(engine: Engine, settings: Settings, scheduler: BaseScheduler | None = None,
-          after_dispatch: Callable[[], None] | None = None, jobs: Sequence[Job] = ()) -> BaseScheduler:
-    """A scheduler with the worker's jobs and the given `jobs` registered (not started)."""
+          after_dispatch: Callable[[], None] | None = None, jobs: Sequence[Job] = (),
+          me: cluster.Me | None = None) -> BaseScheduler:
+    """A scheduler with the worker's jobs and the given `jobs` registered (not started).
+
+    Every worker dispatches and crawls (claims keep them apart); the jobs that must run once
+    in the site (history pruning and every job handed in) run only while this worker leads
+    (cluster.Leadership), and a `cluster` job beats the heart and asks for the lead twice per
+    dispatch interval, so a dead leader is replaced within two intervals."""
+    me = me or cluster.Me.here()
+    leadership = cluster.Leadership(engine, me)
     scheduler = scheduler or BlockingScheduler(timezone="UTC")
+    scheduler.hustings_leadership = leadership  # for the command: release it on shutdown
     # The dispatcher runs its own fetch pool; the scheduler's pool only needs a thread per job.
-    scheduler.add_executor(ThreadPoolExecutor(4), "default")
+    scheduler.add_executor(ThreadPoolExecutor(4 + len(jobs)), "default")
     common = dict(max_instances=1, coalesce=True, replace_existing=True, misfire_grace_time=settings.dispatch_every_s)
+    scheduler.add_job(_beat, "interval", id="cluster", seconds=max(1.0, settings.dispatch_every_s / 2),
+                      args=(engine, me, leadership), next_run_time=utcnow(), **common)
     scheduler.add_job(dispatch, "interval", id="dispatch", seconds=settings.dispatch_every_s,
-                      args=(engine, settings, after_dispatch), next_run_time=utcnow(), **common)
+                      args=(engine, settings, after_dispatch, me.id), next_run_time=utcnow(), **common)
     # Blogs without a feed, and the full text of summary-only feeds: each crawl is a
     # subprocess (spiders.run) with a deadline; this job only waits for them.
     scheduler.add_job(crawls.run_due, "interval", id="crawl", seconds=settings.dispatch_every_s,
-                      args=(engine, settings, after_dispatch), next_run_time=utcnow(), **common)
-    scheduler.add_job(prune_history, "interval", id="prune_history", hours=24, args=(engine,), **common)
+                      args=(engine, settings, after_dispatch),
+                      kwargs={"worker": me.id, "leading": leadership.check}, next_run_time=utcnow(), **common)
+    scheduler.add_job(leadership.only(prune_history), "interval", id="prune_history", hours=24, args=(engine,),
+                      **common)
     for job in jobs:
-        scheduler.add_job(job.func, "interval", id=job.id, seconds=job.every_s, args=job.args, **common)
+        scheduler.add_job(leadership.only(job.func), "interval", id=job.id, seconds=job.every_s, args=job.args,
+                          **common)
     return scheduler
+
+
+def _beat(engine: Engine, me: cluster.Me, leadership: cluster.Leadership) -> None:
+    try:
+        cluster.heartbeat(engine, me)
+        leadership.check()
+    except sa.exc.DBAPIError as exc:  # the database is away: try again next beat
+        log.warning("worker %s could not reach the database: %s", me.id, exc)
 
 
 class SchedulerLock:

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from .errors import SettingsError
 
 ENV_PREFIX = "HUSTINGS_"
+TEST_PREFIX = "HUSTINGS_TEST_"  # the test suite's own switches (HUSTINGS_TEST_POSTGRES=0), never settings
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,9 @@ class Settings:
     site_name: str = "Hustings"  # shown in every page's header and title
     web_host: str = "127.0.0.1"  # address `hustings serve` / `run` listen on (0.0.0.0: every interface)
     web_port: int = 8080
-    web_workers: int = 0  # gunicorn worker processes for `serve`; 0: one per core
+    web_workers: int = 0  # worker processes for `serve`; 0: one per core
+    web_max_connections: int = 1000  # open connections per web process; more wait in the kernel's queue
+    web_request_timeout_s: float = 10.0  # a whole request must arrive this soon after its first byte (slow clients)
     rank_window_h: float = 24.0  # a post this much older needs ten times the recommendations to stand level
     page_cache_s: int = 60  # logged-out pages are re-rendered at least this often (0: no cache)
     # --- spiders (blogs without a usable feed; full text of summary-only feeds) ----
@@ -77,6 +80,7 @@ class Settings:
     submit_limit: str = "10/1h"  # blog submissions (each fetches the blog) per address
     # --- scheduling --------------------------------------------------------
     dispatch_every_s: int = 60  # how often the worker looks for due feeds
+    claim_lease_s: int = 300  # a worker's claim on a due feed lapses after this (it died): another fetches it
     log_level: str = "INFO"  # logging threshold for the command and the worker
 
     @property
@@ -172,8 +176,9 @@ def _validate(s: Settings) -> None:
     positive = (
         "fetch_deadline_s", "fetch_connect_timeout_s", "fetch_max_bytes", "fetch_workers",
         "fetch_per_host", "fetch_min_interval_s", "fetch_max_interval_s", "fetch_max_backoff_s",
-        "fetch_disable_after_days", "fetch_max_entries", "summary_chars", "dispatch_every_s",
+        "fetch_disable_after_days", "fetch_max_entries", "summary_chars", "dispatch_every_s", "claim_lease_s",
         "crawl_max_pages", "crawl_deadline_s", "crawl_every_s", "crawl_workers",
+        "web_max_connections", "web_request_timeout_s",
     )
     for name in positive:
         if getattr(s, name) <= 0:
@@ -252,7 +257,7 @@ def load_settings(
             values[key] = _coerce(key, value)
 
     for env_key, value in environ.items():
-        if not env_key.startswith(ENV_PREFIX) or env_key == ENV_PREFIX + "CONFIG":
+        if not env_key.startswith(ENV_PREFIX) or env_key == ENV_PREFIX + "CONFIG" or env_key.startswith(TEST_PREFIX):
             continue
         name = env_key[len(ENV_PREFIX):].lower()
         if name not in FIELDS:

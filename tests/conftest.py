@@ -38,7 +38,7 @@ STORAGE_MODULES = {
     "test_migrations", "test_one_door", "test_spiders_crawl", "test_hardening_auth", "test_syndication_safety",
     "test_postgres", "test_notices",
 }
-_PG_ERROR = "HUSTINGS_TEST_PG_ERROR"
+_PG_ERROR = "HUSTINGS_TEST_PG_ERROR"  # HUSTINGS_TEST_* are never read as settings
 
 
 def pytest_configure(config):
@@ -53,11 +53,23 @@ def pytest_configure(config):
         os.environ[_PG_ERROR] = f"{type(exc).__name__}: {exc}"
 
 
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput") and postgres_server.wanted() and not os.environ.get(_PG_ERROR):
+        try:
+            postgres_server.drop_template()
+        except Exception:  # the server went away: nothing to tidy
+            pass
+
+
 def pytest_generate_tests(metafunc):
     module = metafunc.module.__name__.rsplit(".", 1)[-1]
-    if module in STORAGE_MODULES and "database" in metafunc.fixturenames:
+    # A module may name its own backends (BACKENDS = ["postgresql"] for the cluster's tests).
+    backends = getattr(metafunc.module, "BACKENDS", None)
+    if backends is None and module in STORAGE_MODULES:
+        backends = ["sqlite", "postgresql"]
+    if backends and "database" in metafunc.fixturenames:
         # Module scope: a module's shared fixtures (a site built once) are built once per database.
-        metafunc.parametrize("database", ["sqlite", "postgresql"], indirect=True, scope="module")
+        metafunc.parametrize("database", backends, indirect=True, scope="module")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -155,7 +167,7 @@ def loopback_only(monkeypatch):
 def clean_environ(monkeypatch):
     """No HUSTINGS_* setting leaks in from the machine running the tests."""
     for key in list(os.environ):
-        if key.startswith("HUSTINGS_") and key not in ("HUSTINGS_TEST_POSTGRES", _PG_ERROR):
+        if key.startswith("HUSTINGS_") and not key.startswith("HUSTINGS_TEST_"):
             monkeypatch.delenv(key)
     # A proxy in the environment must never be used by the fetcher; make sure one is
     # visible so a regression would show (it points at a closed loopback port).

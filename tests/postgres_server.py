@@ -27,7 +27,9 @@ import uuid
 
 HOST, PORT = "127.0.0.1", 5432
 ROLE, PASSWORD = "hustings_test", "hustings_test"
-TEMPLATE = "hustings_test_template"
+# One template per test run (its workers inherit the name), so runs side by side never
+# drop each other's template.
+TEMPLATE = os.environ.setdefault("HUSTINGS_TEST_PG_TEMPLATE", f"hustings_tpl_{uuid.uuid4().hex[:12]}")
 ADMIN_URL = f"postgresql+psycopg://{ROLE}:{PASSWORD}@{HOST}:{PORT}/postgres"
 
 
@@ -145,6 +147,10 @@ def create_database(empty: bool = False) -> str:
             # two copies of one template at once): wait a moment and try again.
             time.sleep(0.05 + 0.01 * attempt)
     raise RuntimeError(f"the template database {TEMPLATE} stayed busy")
+
+
+def drop_template() -> None:
+    drop_database(TEMPLATE)
 
 
 def drop_database(name: str) -> None:
