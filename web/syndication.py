@@ -1,8 +1,16 @@
 """Feeds out: Atom and RSS of the front page, of the newest list and of each blog
-(feedgen, so the XML is right by construction), and the blogroll as OPML."""
+(feedgen, so the XML is right by construction), and the blogroll as OPML.
+
+Our titles, summaries and blog names are plain text. Atom says so (`type="text"`); RSS
+cannot: readers take an RSS description as HTML, and many take titles as HTML too, so for
+RSS that text is HTML-escaped before feedgen escapes it again for XML (a title holding
+`<script>` reaches a reader as `&lt;script&gt;`, shown literally). The post's own HTML,
+sanitised, goes in `content:encoded` as HTML, which is what it is.
+"""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime, timezone
 
@@ -27,13 +35,19 @@ def _x(text: str | None) -> str:
     return _NOT_XML.sub("", text or "")
 
 
+def _text(text: str | None, kind: str) -> str:
+    """Plain text as the format carries it: Atom's type="text" as it is, RSS's as HTML."""
+    text = _x(text)
+    return html.escape(text, quote=False) if kind == "rss" else text
+
+
 def _feed(site: "Site", items: list[dict], *, title: str, page_path: str, self_path: str, kind: str,
           description: str, updated: datetime | None):
     base = site.settings.site_url.rstrip("/")
     fg = FeedGenerator()
     fg.id(base + page_path)
-    fg.title(_x(title))
-    fg.subtitle(_x(description))  # RSS's required <description>
+    fg.title(_text(title, kind))
+    fg.subtitle(_text(description, kind))  # RSS's required <description>
     fg.link(href=base + page_path, rel="alternate")
     fg.link(href=base + self_path, rel="self")
     fg.language("en-GB")
@@ -44,7 +58,7 @@ def _feed(site: "Site", items: list[dict], *, title: str, page_path: str, self_p
         link = f"{base}/posts/{item['id']}"
         fe.id(link)  # ours, stable: the original's URL can change
         fe.guid(link, permalink=True)
-        fe.title(_x(item["title"]) or "Untitled post")
+        fe.title(_text(item["title"], kind) or "Untitled post")
         fe.link(href=item["url"] or link, rel="alternate")
         who = _x(item["author"] or item["blog"])
         if who:
@@ -53,9 +67,13 @@ def _feed(site: "Site", items: list[dict], *, title: str, page_path: str, self_p
         fe.updated(max(item["updated_at"], item["first_seen"]))
         if item.get("content_html"):
             fe.content(_x(item["content_html"]), type="html")
-        fe.summary(_x(item["summary"]) or " ")
-        if kind == "rss":  # which blog it came from; Atom says it through the author and link
-            fe.source(title=_x(item["blog"]), url=item["blog_url"] or link)
+        if kind == "rss":
+            fe.description(_text(item["summary"], kind) or " ")
+            # Which blog it came from (Atom says it through the author and link); a channel's
+            # name, so HTML like the channel's title.
+            fe.source(title=_text(item["blog"], kind), url=item["blog_url"] or link)
+        else:
+            fe.summary(_x(item["summary"]) or " ")
         for tag in item["tags"][:20]:
             if _x(tag):
                 fe.category(term=_x(tag))
