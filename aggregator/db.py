@@ -414,6 +414,17 @@ def insert_for(engine: Engine):
     return insert
 
 
+def serialise_on(conn: Connection, namespace: int, key: str) -> None:
+    """Make concurrent write transactions about the same `key` take turns, until commit.
+
+    SQLite needs nothing (BEGIN IMMEDIATE already admits one writer at a time); PostgreSQL
+    takes a transaction advisory lock on (namespace, hash of key), so a check-then-insert
+    that no unique constraint can express (one ballot per reader across addresses) stays
+    exactly-once there too. Namespaces: 1 poll ballots by reader."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"), {"ns": namespace, "key": key})
+
+
 def next_counter(conn: Connection, name: str, n: int = 1) -> int:
     """Reserve n numbers from counter `name`; returns the first. Call inside a write."""
     # UPDATE ... RETURNING (SQLite >= 3.35, PostgreSQL): one round trip, and the row
