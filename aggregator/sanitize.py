@@ -20,7 +20,7 @@ from __future__ import annotations
 import html
 import re
 import threading
-from dataclasses import replace
+from dataclasses import fields, replace
 from functools import lru_cache
 from typing import Callable
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -377,8 +377,31 @@ def summarise(text: str, limit: int) -> str:
     return cut.rstrip(" ,.;:-") + "…"
 
 
+# Characters no stored text may hold: C0 controls but tab and newlines (PostgreSQL refuses
+# NUL outright; XML, our feeds out, refuses them all), non-characters and lone surrogates
+# (not encodable as UTF-8). Feeds do carry them; they carry no meaning.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    return _UNSTORABLE.sub("", text) if text else text
+
+
+def _storable_fields(post: Post) -> Post:
+    changes = {}
+    for f in fields(post):
+        value = getattr(post, f.name)
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            changes[f.name] = storable(value)
+        elif isinstance(value, tuple) and any(isinstance(v, str) and _UNSTORABLE.search(v) for v in value):
+            changes[f.name] = tuple(storable(v) if isinstance(v, str) else v for v in value)
+    return replace(post, **changes) if changes else post
+
+
 def sanitize_post(post: Post, settings: Settings, clean: Callable[[str, str], str] | None = None) -> Post:
-    """The post with safe content_html, a plain-text summary, and a title."""
+    """The post with safe content_html, a plain-text summary, and a title; no field holds a
+    character that cannot be stored (see _UNSTORABLE)."""
+    post = _storable_fields(post)
     clean = clean or sanitizer(settings)
     raw = post.content_html or ""
     if post.content_type == "text":
