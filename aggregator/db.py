@@ -414,6 +414,23 @@ def insert_for(engine: Engine):
     return insert
 
 
+def unreachable(exc: BaseException | None) -> bool:
+    """Whether `exc` says the database could not be reached (down, restarting, connection lost),
+    as opposed to a bug in a query: the web answers 503 and Retry-After for these."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) and _connection_error(exc)
+
+
+def _connection_error(exc: sa.exc.DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return any(words in text for words in (
+        "connection", "server closed", "terminating", "shutting down", "starting up", "could not connect",
+        "the database system is", "unable to open database file"))
+
+
 def serialise_on(conn: Connection, namespace: int, key: str) -> None:
     """Make concurrent write transactions about the same `key` take turns, until commit.
 

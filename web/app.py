@@ -30,10 +30,10 @@ import jinja2
 from aggregator import db
 from aggregator.listings import site_version
 from aggregator.settings import Settings
-from community import identity
+from community import accounts, identity
 from index.search import Searcher
 
-from . import api, community, moderate, pages, poll_pages, security, submit, syndication
+from . import api, community, moderate, moderate_polls, pages, poll_api, poll_pages, security, submit, syndication
 from .cache import PageCache, Rendered, etag_for
 from .request import Site, Visitor, check_rate, form_params, query_params, secure, set_reader_cookie, visitor
 
@@ -84,15 +84,16 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("GET", "/moderate/blogs", moderate.moderate_blogs, (), False),
     ("GET", "/moderate/blogs/<blog_id:int>", moderate.blog_health, (), False),
     ("GET", "/moderate/posts", moderate.moderate_posts, (), False),
-    # Reader polls (web/poll_pages.py). Only the list is cached: a poll, its results, the CSV and the
-    # API depend on whether this reader has voted (and who sees results), so they are never stored.
+    # Reader polls (web/poll_pages.py; poll_api.py; moderate_polls.py). Only the list is cached: a
+    # poll, its results, the CSV and the API depend on whether this reader has voted (and who sees
+    # results), so they are never stored.
     ("GET", "/polls", poll_pages.polls_index, (), True),
     ("GET", "/polls/<poll_id:int>", poll_pages.poll_page, (), False),
     ("GET", "/polls/<poll_id:int>/results", poll_pages.poll_results, (), False),
     ("GET", "/polls/<poll_id:int>/results.csv", poll_pages.poll_results_csv, (), False),
-    ("GET", "/api/polls", poll_pages.api_polls, (), False),
-    ("GET", "/api/polls/<poll_id:int>", poll_pages.api_poll, (), False),
-    ("GET", "/moderate/polls/new", poll_pages.poll_new_form, (), False),
+    ("GET", "/api/polls", poll_api.api_polls, (), False),
+    ("GET", "/api/polls/<poll_id:int>", poll_api.api_poll, (), False),
+    ("GET", "/moderate/polls/new", moderate_polls.poll_new_form, (), False),
     # POST: (method, path, handler, the rate-limit setting that applies or None, -). Each checks
     # the form's csrf_token first, and answers with a 303 to the page to see.
     ("POST", "/login", community.login, "login_limit", False),
@@ -110,8 +111,8 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("POST", "/moderate/posts/<post_id:int>/hide", moderate.hide_post, None, False),
     ("POST", "/moderate/posts/<post_id:int>/unhide", moderate.unhide_post, None, False),
     ("POST", "/polls/<poll_id:int>/vote", poll_pages.poll_vote, "vote_limit", False),
-    ("POST", "/moderate/polls/new", poll_pages.poll_create, None, False),
-    ("POST", "/moderate/polls/<poll_id:int>/close", poll_pages.poll_close, None, False),
+    ("POST", "/moderate/polls/new", moderate_polls.poll_create, None, False),
+    ("POST", "/moderate/polls/<poll_id:int>/close", moderate_polls.poll_close, None, False),
 ]
 
 
@@ -119,6 +120,7 @@ def make_app(settings: Settings) -> bottle.Bottle:
     """The web app for these settings. Refuses to start on an old database schema."""
     engine = db.make_engine(settings)
     db.check_schema(engine)
+    accounts.prepare()  # before the first request, so no sign-in pays for it (issue 16)
     templates = _templates(settings)
     site = Site(settings, engine, Searcher(settings, engine), templates,
                 PageCache(lambda: site_version(engine), settings.page_cache_s))
@@ -288,16 +290,27 @@ def _static(name: str):
 
 
 ERROR_TITLES = {400: "That request could not be read", 404: "Page not found", 405: "Method not allowed",
-                410: "This post was removed", 500: "Something went wrong on our side"}
+                410: "This post was removed", 500: "Something went wrong on our side",
+                503: "The site is briefly unavailable"}
+DATABASE_AWAY_RETRY_S = 5  # Retry-After while the database cannot be reached (restarting, failing over)
 
 
 def _error_page(site: Site, error: bottle.HTTPError) -> bytes:
     res = bottle.response
     secure(res, site.settings)
     res.set_header("Cache-Control", "no-store")
-    status = error.status_code
+    if error.status_code == 500 and db.unreachable(error.exception):
+        # The database is restarting or out of reach: not a bug. Say so, and when to come back;
+        # the pool's pre-ping reconnects by itself once it answers again.
+        log.warning("503 on %s %s: the database cannot be reached: %s", bottle.request.method, bottle.request.path,
+                    error.exception)
+        res.status = 503  # Bottle copied the 500 onto the response before calling us
+        res.set_header("Retry-After", str(DATABASE_AWAY_RETRY_S))
+    status = res.status_code
     message = error.body if isinstance(error.body, str) and status < 500 else ""
-    if status >= 500:
+    if status == 503:
+        message = "the database is restarting or out of reach; please try again in a few seconds"
+    elif status >= 500:
         # The reader sees an apology and a reference; the log has the traceback.
         log.error("500 on %s %s: %r\n%s", bottle.request.method, bottle.request.path, error.exception,
                   error.traceback or "")
