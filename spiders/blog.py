@@ -18,7 +18,8 @@ from scrapy.http import HtmlResponse
 from aggregator.models import Feed, Post
 from aggregator.parse import norm_url
 
-from .extract import page_links, read_page
+from .extract import read_page
+from .links import page_links
 from .pipelines import CrawlTally
 
 # Higher first: posts as soon as they are found, then the next listing page, then the rest.

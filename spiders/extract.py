@@ -3,23 +3,23 @@
 What a page says about itself comes first: schema.org JSON-LD and microdata, h-entry
 (and the older hAtom ``hentry``) microformats, Open Graph and ``<meta>`` tags,
 ``<link rel=canonical>``, ``<time datetime>``. The post's text comes from the blog's
-CSS selector when an operator set one, else from readability-lxml (see
-docs/dependencies.md for why that library). Pure functions of (HTML, URL, selector):
-the spiders call them, and tests call them on saved pages.
+CSS selector when an operator set one, else from readability-lxml (article.py). Pure
+functions of (HTML, URL, selector): the spiders call them, and tests call them on saved
+pages. The links worth following from a page are read by links.py.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
+from datetime import datetime
+from urllib.parse import urlsplit
 
 from parsel import Selector
 
-log = logging.getLogger(__name__)
+from .article import article_html, short_title
+from .markup import SPACE, absolute, parse_date, same_site, text_of
 
 # schema.org types that are a post (https://schema.org/Article and its subtypes).
 ARTICLE_TYPES = frozenset({
@@ -37,9 +37,7 @@ _HENTRY_XPATH = ("//*[contains(concat(' ', normalize-space(@class), ' '), ' h-en
 _MICRODATA_POST_XPATH = "//*[@itemscope and (" + " or ".join(
     f"substring(@itemtype, string-length(@itemtype) - {len(t)}) = '/{t}'"
     for t in ("BlogPosting", "Article", "NewsArticle")) + ")]"
-_SPACE = re.compile(r"\s+")
 _BYLINE = re.compile(r"^\s*(?:posted|written|published)?\s*by\s+(.+?)\s*(?:[·|•,]|\bon\b|\bat\b|\d|$)", re.I)
-MIN_ARTICLE_CHARS = 80  # less text than this is not an article (a login wall, an empty page)
 
 
 @dataclass(frozen=True)
@@ -54,70 +52,6 @@ class Page:
     published: datetime | None = None
     content_html: str = ""
     entries: int = 0  # posts listed on the page (several: an index, archive or label page)
-
-
-# --- small readers ------------------------------------------------------------------
-
-
-def text_of(sel) -> str:
-    """The visible text of a selection, on one line."""
-    if sel is None:
-        return ""
-    parts = sel.xpath(".//text()[not(ancestor::script) and not(ancestor::style)]").getall() \
-        if hasattr(sel, "xpath") else [str(sel)]
-    return _SPACE.sub(" ", " ".join(parts)).strip()
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """An ISO 8601 date or date-time as aware UTC; naive ones are taken as UTC."""
-    if not value:
-        return None
-    value = value.strip()
-    if not value or not value[:4].isdigit():
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        match = re.match(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?))?", value)
-        if not match:
-            return None
-        try:
-            when = datetime.fromisoformat(match.group(1) + ("T" + match.group(2) if match.group(2) else ""))
-        except ValueError:
-            return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    when = when.astimezone(timezone.utc)
-    return when if when.year >= 1990 else None
-
-
-def same_site(a: str, b: str) -> bool:
-    """Same scheme family, host (a leading www. aside) and port."""
-    try:
-        pa, pb = urlsplit(a), urlsplit(b)
-        ports = (pa.port or (443 if pa.scheme == "https" else 80), pb.port or (443 if pb.scheme == "https" else 80))
-    except ValueError:
-        return False
-    if pa.scheme not in ("http", "https") or pb.scheme not in ("http", "https"):
-        return False
-    ha = (pa.hostname or "").removeprefix("www.")
-    hb = (pb.hostname or "").removeprefix("www.")
-    same_port = ports[0] == ports[1] or {ports} <= {(80, 443), (443, 80)}
-    return bool(ha) and ha == hb and same_port
-
-
-def absolute(href: str | None, base: str) -> str:
-    """href made absolute against base, without its fragment; '' unless http(s)."""
-    href = (href or "").strip()
-    if not href or href.startswith(("#", "javascript:", "mailto:", "tel:", "data:")):
-        return ""
-    try:
-        parts = urlsplit(urljoin(base, href))
-    except ValueError:
-        return ""
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return ""
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
 
 
 # --- JSON-LD ------------------------------------------------------------------------
@@ -217,7 +151,7 @@ def _norm(url: str) -> str:
 
 
 def _clean_author(name: str) -> str:
-    name = _SPACE.sub(" ", name).strip()
+    name = SPACE.sub(" ", name).strip()
     match = _BYLINE.match(name)
     if match:
         name = match.group(1)
@@ -339,126 +273,6 @@ def read_page(html: str, url: str, selector: str = "", *, content: bool = True, 
     if content and is_post:
         body = article_html(html, url, selector, sel=sel)
         if not title:
-            title = _short_title(html)
-    return Page(url=canonical or url, is_post=is_post, why=why, title=_SPACE.sub(" ", title).strip()[:1000],
+            title = short_title(html)
+    return Page(url=canonical or url, is_post=is_post, why=why, title=SPACE.sub(" ", title).strip()[:1000],
                 author=author, published=published, content_html=body, entries=entries)
-
-
-def selected_html(html: str, url: str, selector: str, *, sel: Selector | None = None) -> str:
-    """Everything the selector matches, in page order; '' when it matches nothing (or does not parse)."""
-    if not selector:
-        return ""
-    sel = sel or Selector(text=html, base_url=url)
-    try:
-        return "\n".join(sel.css(selector).getall())
-    except Exception:  # cssselect's SelectorError, or an XPath it cannot translate
-        return ""
-
-
-def article_html(html: str, url: str, selector: str = "", *, sel: Selector | None = None) -> str:
-    """The post's HTML: what the selector matches when one is set (and matches), else readability's guess."""
-    chosen = selected_html(html, url, selector, sel=sel)
-    if chosen:
-        return chosen
-    from readability import Document  # imported here: only the spider processes need it
-
-    try:
-        return Document(html, url=url).summary(html_partial=True)
-    except Exception as exc:  # readability raises its own Unparseable and lxml errors on junk
-        log.info("no article in %s: %s", url, exc)
-        return ""
-
-
-def _short_title(html: str) -> str:
-    from readability import Document
-
-    try:
-        return Document(html).short_title()
-    except Exception:
-        return ""
-
-
-def article_chars(fragment: str) -> int:
-    """How much text an extracted article holds (to tell an article from an empty page)."""
-    if not fragment:
-        return 0
-    return len(text_of(Selector(text=fragment)))
-
-
-# --- links ------------------------------------------------------------------------------
-
-SKIP_PATH = re.compile(
-    r"/(?:wp-admin|wp-login\.php|wp-json|xmlrpc\.php|wp-content|wp-includes|cdn-cgi|trackback|feed|feeds|rss|atom|"
-    r"comment-page-\d+|amp)(?:/|$)|/wp-signup\.php|/comments/feed", re.I)
-SKIP_EXTENSIONS = (
-    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg", ".ico", ".bmp", ".tif", ".tiff", ".pdf", ".zip", ".gz", ".tgz",
-    ".rar", ".7z", ".mp3", ".m4a", ".ogg", ".wav", ".mp4", ".m4v", ".mov", ".avi", ".webm", ".doc", ".docx", ".xls",
-    ".xlsx", ".ppt", ".pptx", ".odt", ".ods", ".epub", ".css", ".js", ".json", ".xml", ".rss", ".atom", ".rdf", ".txt",
-    ".exe", ".dmg", ".iso",
-)
-SKIP_QUERY_KEYS = {"replytocom", "share", "shared", "action", "print", "amp", "m", "showcomment", "preview",
-                   "s", "q", "format", "like_comment", "redirect_to", "lang"}
-TAXONOMY = re.compile(r"/(?:tag|tags|category|categories|label|labels|author|authors|topic|topics|search)(?:/|$)", re.I)
-DATE_ARCHIVE = re.compile(r"/(?:19|20)\d{2}(?:/\d{1,2}){0,2}/?(?:index\.html?)?$")
-PAGED = re.compile(r"/page/\d+/?$|/archive/?\d*(?:\.html?)?$|/archives?(?:/|\.html?$)", re.I)
-PAGER_TEXT = re.compile(
-    r"^(?:(?:older|newer|next|previous|prev|more|earlier|later)\b.*|.*\b(?:older|newer|earlier) (?:posts|entries)\b.*|"
-    r"[«»‹›←→<>]+|page \d+|\d{1,4})$", re.I)
-PAGER_CLASS = re.compile(r"next|prev|older|newer|pager|pagination|page-numbers|nav-links", re.I)
-
-
-@dataclass(frozen=True)
-class Link:
-    url: str
-    kind: str  # 'entry' (a post listed here), 'pager', 'archive', 'taxonomy' or 'other'
-
-
-def skip_url(url: str) -> bool:
-    """Addresses no crawl needs: admin, login, feeds, files, share and reply links, searches."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return True
-    path = parts.path.lower()
-    if SKIP_PATH.search(path) or path.endswith(SKIP_EXTENSIONS):
-        return True
-    keys = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
-    if keys & SKIP_QUERY_KEYS:
-        return True
-    if path.rstrip("/") == "/search" and "updated-max" not in keys:
-        return True  # a site search; Blogger's older-posts pager is /search?updated-max=...
-    return False
-
-
-def page_links(html: str, url: str, *, sel: Selector | None = None) -> list[Link]:
-    """The on-site links of a page worth following, each with its kind, in page order."""
-    sel = sel or Selector(text=html, base_url=url)
-    base = absolute(sel.xpath("//base/@href").get(), url) or url
-    seen: dict[str, Link] = {}
-    for a in sel.xpath("//a[@href]"):
-        target = absolute(a.attrib.get("href"), base)
-        if not target or target == url or not same_site(target, url) or skip_url(target):
-            continue
-        rel = (a.attrib.get("rel") or "").lower().split()
-        cls = a.attrib.get("class", "") + " " + " ".join(a.xpath("ancestor::*[position() <= 3]/@class").getall())
-        words = text_of(a)
-        path = urlsplit(target).path
-        if "next" in rel or "prev" in rel or PAGED.search(path) or "updated-max=" in target or \
-                (PAGER_CLASS.search(cls) and PAGER_TEXT.match(words or "-")):
-            kind = "pager"
-        elif a.xpath("ancestor::*[self::h1 or self::h2 or self::h3 or self::h4]") or "bookmark" in rel or \
-                re.search(r"more-link|read-?more|continue", cls + " " + words, re.I):
-            kind = "entry"
-        elif TAXONOMY.search(path):
-            kind = "taxonomy"
-        elif DATE_ARCHIVE.search(path) or re.search(r"archive", cls, re.I):
-            kind = "archive"
-        else:
-            kind = "other"
-        previous = seen.get(target)
-        if previous is None or RANK[kind] > RANK[previous.kind]:
-            seen[target] = Link(target, kind)
-    return list(seen.values())
-
-
-RANK = {"taxonomy": 0, "other": 1, "archive": 2, "pager": 3, "entry": 4}

@@ -16,7 +16,8 @@ from scrapy.http import HtmlResponse
 
 from aggregator.models import Feed, Post
 
-from .extract import MIN_ARTICLE_CHARS, article_chars, article_html, same_site, selected_html
+from .article import MIN_ARTICLE_CHARS, article_chars, article_html, selected_html
+from .markup import same_site
 from .pipelines import CrawlTally
 
 

@@ -15,15 +15,15 @@ import pytest
 from aggregator import db, feed_store, fetch_history, parse, pipeline, post_store
 from aggregator.errors import HustingsError
 from aggregator.models import Feed
-from hustings import demo
+from hustings import demo, demo_feeds, demo_server
 from index import search
 
-BLOGS = demo.load_blogs()
+BLOGS = demo_feeds.load_blogs()
 
 
 def test_the_sample_blogs_cover_every_format_and_a_prolific_blog_among_quiet_ones():
     assert len(BLOGS) == 8
-    assert {b.format for b in BLOGS} == set(demo.FEED_FILES)
+    assert {b.format for b in BLOGS} == set(demo_feeds.FEED_FILES)
     counts = sorted(len(b.posts) for b in BLOGS)
     assert counts[-1] == 25 and counts[-2] <= 12 and counts[0] >= 6
     assert all(0 < p.hours_ago < 24 * 40 for b in BLOGS for p in b.posts)
@@ -83,7 +83,7 @@ def test_prepare_demo_fetches_indexes_and_is_idempotent(settings):
 
 @pytest.fixture(scope="module")
 def feed_server():
-    server = demo.FeedServer(BLOGS)
+    server = demo_server.FeedServer(BLOGS)
     yield server
     server.close()
 
@@ -103,7 +103,7 @@ def get(url: str) -> tuple[int, dict[str, str], bytes]:
 @pytest.mark.parametrize("blog", BLOGS, ids=[b.slug for b in BLOGS])
 def test_each_sample_feed_is_valid_dated_from_now_and_discoverable(blog, feed_server, settings):
     status, headers, body = get(feed_server.feed_url(blog))
-    assert status == 200 and headers["content-type"].startswith(demo.FEED_TYPES[blog.format])
+    assert status == 200 and headers["content-type"].startswith(demo_feeds.FEED_TYPES[blog.format])
     now = datetime.now(timezone.utc)
     if blog.format == "json":
         assert json.loads(body)["version"] == "https://jsonfeed.org/version/1.1"

@@ -37,7 +37,7 @@ from aggregator.db import polls as polls_table
 from aggregator.settings import Settings
 from community import accounts
 from community.moderation_log import moderation_entries
-from community.polls import Ballot
+from community.polls import Ballot, ballot_store
 from community.polls import store as poll_store
 from web import security
 from web.app import make_app
@@ -114,7 +114,7 @@ class Site:
                                 .where(ballots.c.poll_id == poll_id)).scalar()
 
     def rejected(self, poll_id: int) -> dict[str, int]:
-        return poll_store.rejection_counts(self.engine, poll_id)
+        return ballot_store.rejection_counts(self.engine, poll_id)
 
 
 class Reader:
@@ -164,8 +164,8 @@ def cast(site: Site, record, choices: list[list[int]], at: datetime, who: str = 
     """Ballots straight into the store (option indexes, in rank order for ranked polls)."""
     ids = option_ids(record)
     for n, chosen in enumerate(choices):
-        got = poll_store.cast_ballot(site.engine, record.poll, Ballot(record.id, tuple(ids[i] for i in chosen)),
-                                     f"{who}-{n}", f"{who}-reader-{n}", at)
+        got = ballot_store.cast_ballot(site.engine, record.poll, Ballot(record.id, tuple(ids[i] for i in chosen)),
+                                       f"{who}-{n}", f"{who}-reader-{n}", at)
         assert got.counted, got
 
 
@@ -252,7 +252,7 @@ def test_multiple_choice_and_ranked_ballots_are_stored_as_chosen(site):
     m, k = option_ids(multiple), option_ids(ranked)
     assert [tuple(x) for x in rows] == [(multiple.id, m[0], None), (multiple.id, m[2], None),
                                         (ranked.id, k[2], 1), (ranked.id, k[0], 2)]
-    assert poll_store.ballots_for(site.engine, ranked.poll) == [Ballot(ranked.id, (k[2], k[0]))]
+    assert ballot_store.ballots_for(site.engine, ranked.poll) == [Ballot(ranked.id, (k[2], k[0]))]
 
 
 @pytest.mark.parametrize("kind, fields, words", [

@@ -27,7 +27,8 @@ from aggregator.settings import Settings
 from community import moderation
 from hustings.cli import main
 from index import writer
-from index.search import QueryError, Searcher, SearchPage, search
+from index.query import QueryError
+from index.search import Searcher, SearchPage, search
 
 from .conftest import rss
 

@@ -1,10 +1,11 @@
-"""spiders.extract on the test blogs' saved pages: which pages are posts, and what each says about itself."""
+"""spiders.extract and spiders.links on the test blogs' saved pages: which pages are posts, what each says."""
 
 from datetime import datetime, timezone
 
 import pytest
 
-from spiders.extract import page_links, read_page, skip_url
+from spiders.extract import read_page
+from spiders.links import page_links, skip_url
 
 from .sitefixtures import page
 from .sites import make_sites as sites

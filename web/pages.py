@@ -10,7 +10,7 @@ import bottle
 from aggregator import listings, ranking
 from community import submissions
 from community.polls import store as poll_store
-from index.search import QueryError
+from index.query import QueryError
 
 from .request import Out, Site
 

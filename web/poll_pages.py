@@ -1,13 +1,14 @@
-"""Reader polls on the site: the list, a poll and its voting form, results (page, CSV,
-JSON), and the moderators' forms to create and close polls.
+"""Reader polls on the site: the list, a poll and its voting form, results (page and CSV).
+The same polls as JSON are in poll_api.py, the moderators' forms to create and close
+polls in moderate_polls.py.
 
 Voting is a plain form (radio buttons, checkboxes, or a rank select per option) that
 works without JavaScript: POST, then 303 to the results. A refused ballot shows the
 poll again with the reason (400 for a form that is not a valid ballot, 409 for a
 duplicate or a poll that is not open), and every refusal is counted by reason for the
-methodology box (web/poll_store.py).
+methodology box (community/polls/ballot_store.py).
 
-Who sees results is web.polls.visible_to, applied on every route that shows numbers:
+Who sees results is community.polls.visible_to, applied on every route that shows numbers:
 the page, the CSV and the API. Pages that depend on the reader (have they voted, are
 they a moderator) are not in the shared page cache; their routes say so in web/app.py.
 Counting is kept per process until a poll's ballots change (a new ballot changes the
@@ -16,7 +17,6 @@ Counting is kept per process until a poll's ballots change (a new ballot changes
 
 from __future__ import annotations
 
-import json
 import threading
 import weakref
 from collections import OrderedDict
@@ -26,13 +26,12 @@ from datetime import datetime, timedelta, timezone
 import bottle
 import markupsafe
 
-from aggregator.errors import HustingsError, NotFound
 from community import polls
+from community.polls import ballot_store
 from community.polls import store as poll_store
 from community.polls.store import PollRecord
 
-from .pages import iso
-from .request import Out, Site, Visitor, login_path, require_moderator, visitor
+from .request import Out, Site, Visitor, visitor
 
 MAX_BUCKETS_SHOWN = 96  # columns in the moderators' votes-over-time chart, at most
 BUCKETS = [timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080, 43200)]
@@ -57,11 +56,14 @@ def when(value: datetime | None) -> str:
     return f"{v.day} {v:%B %Y, %H:%M} UTC"
 
 
-def _out(site: "Site", template: str, status: int = 200, last_modified: datetime | None = None, **context) -> "Out":
+def render(site: "Site", template: str, status: int = 200, last_modified: datetime | None = None,
+           **context) -> "Out":
+    """A poll page from its template (with the `when` filter the methodology box uses)."""
     return Out(site.render(template, when=when, **context), last_modified=last_modified, status=status)
 
 
-def _record(site: "Site", poll_id: int) -> PollRecord:
+def record_or_404(site: "Site", poll_id: int) -> PollRecord:
+    """The poll, or a 404 that says there is no such poll."""
     record = poll_store.get_poll(site.engine, poll_id)
     if record is None:
         raise bottle.HTTPError(404, f"there is no poll number {poll_id}")
@@ -74,7 +76,7 @@ def _record(site: "Site", poll_id: int) -> PollRecord:
 @dataclass(frozen=True)
 class Tally:
     result: polls.Result | polls.IRVResult
-    summary: poll_store.BallotSummary
+    summary: ballot_store.BallotSummary
     rejected: dict[str, int]
 
     @property
@@ -93,13 +95,13 @@ KEEP_COUNTS = 64
 
 
 def tally(site: "Site", poll: polls.Poll) -> Tally:
-    summary = poll_store.ballot_summary(site.engine, poll.id)
+    summary = ballot_store.ballot_summary(site.engine, poll.id)
     key = (poll.id, summary.count, summary.last_id, poll.options, poll.kind)
     with _counts_lock:
         kept = _counts.setdefault(site.engine, OrderedDict())
         result = kept.get(key)
     if result is None:
-        ballots = poll_store.ballots_for(site.engine, poll)
+        ballots = ballot_store.ballots_for(site.engine, poll)
         result = polls.count_irv(poll, ballots) if poll.kind == "ranked" else polls.count_plurality(poll, ballots)
         if result.ballots == summary.count:  # kept only if no ballot arrived between the two reads
             with _counts_lock:
@@ -107,7 +109,7 @@ def tally(site: "Site", poll: polls.Poll) -> Tally:
                 while len(kept) > KEEP_COUNTS:
                     kept.popitem(last=False)
     # Rejections are read after the ballots: the box never shows fewer than happened.
-    return Tally(result, summary, poll_store.rejection_counts(site.engine, poll.id))
+    return Tally(result, summary, ballot_store.rejection_counts(site.engine, poll.id))
 
 
 # --- who may see results ---------------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ def tally(site: "Site", poll: polls.Poll) -> Tally:
 class Seen:
     """What this reader may see of a poll, and why."""
 
-    voted: str  # '' | 'reader' | 'address' (poll_store.voted_as)
+    voted: str  # '' | 'reader' | 'address' (ballot_store.voted_as)
     moderator: bool
     visible: bool
     visible_from: datetime | None  # when results become visible to everyone, if known
@@ -126,7 +128,7 @@ class Seen:
 
 def seen_by(site: "Site", v: "Visitor", record: PollRecord, at: datetime) -> Seen:
     poll = record.poll
-    voted = poll_store.voted_as(site.engine, site.settings, poll, v.reader, v.ip)
+    voted = ballot_store.voted_as(site.engine, site.settings, poll, v.reader, v.ip)
     moderator = v.moderator is not None
     visible = polls.visible_to(poll, now=at, has_voted=bool(voted), is_moderator=moderator)
     visible_from = poll.closes_at if poll.visibility in ("after_vote", "after_close") else None
@@ -152,8 +154,8 @@ def polls_index(site: "Site", params: dict) -> "Out":
         groups[r.state(at)].append(r)
     # Only a signed-in moderator's copy differs (a link to create a poll), and theirs is never cached.
     moderator = visitor(site).moderator is not None
-    return _out(site, "polls.html", title="Reader polls", groups=groups, moderator=moderator,
-                kinds=KIND_WORDS, last_modified=poll_store.last_change(records, at))
+    return render(site, "polls.html", title="Reader polls", groups=groups, moderator=moderator,
+                  kinds=KIND_WORDS, last_modified=poll_store.last_change(records, at))
 
 
 def _poll_page(site: "Site", v: "Visitor", record: PollRecord, at: datetime, *, error: str = "",
@@ -163,10 +165,10 @@ def _poll_page(site: "Site", v: "Visitor", record: PollRecord, at: datetime, *, 
     form = form or {}
     chosen = {x for x in form.get("option", [])}
     ranks = {o.id: (form.get(f"rank_{o.id}") or [""])[0] for o in poll.options}
-    return _out(site, "poll.html", status=status, title=poll.question, record=record, poll=poll,
-                state=record.state(at), seen=seen, error=error, chosen=chosen, ranks=ranks,
-                kind_words=KIND_WORDS[poll.kind], visibility_words=VISIBILITY_WORDS[poll.visibility],
-                paragraphs=_paragraphs(record.description))
+    return render(site, "poll.html", status=status, title=poll.question, record=record, poll=poll,
+                  state=record.state(at), seen=seen, error=error, chosen=chosen, ranks=ranks,
+                  kind_words=KIND_WORDS[poll.kind], visibility_words=VISIBILITY_WORDS[poll.visibility],
+                  paragraphs=_paragraphs(record.description))
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -174,7 +176,7 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def poll_page(site: "Site", params: dict, poll_id: int) -> "Out":
-    return _poll_page(site, visitor(site), _record(site, poll_id), now())
+    return _poll_page(site, visitor(site), record_or_404(site, poll_id), now())
 
 
 REFUSED = {
@@ -184,25 +186,27 @@ REFUSED = {
 
 
 def poll_vote(site: "Site", v: "Visitor", form: dict, poll_id: int) -> "str | Out":
-    record = _record(site, poll_id)
+    record = record_or_404(site, poll_id)
     poll = record.poll
     at = now()
     if not polls.is_open(poll, at):
         reason = "closed" if polls.is_closed(poll, at) else "not_open"
-        poll_store.record_rejection(site.engine, poll.id, reason, at)
+        ballot_store.record_rejection(site.engine, poll.id, reason, at)
         status, message = REFUSED[reason]
         return _poll_page(site, v, record, at, error=message, status=status)
     try:
         ballot = polls.validate_ballot(poll, form)
     except polls.BallotError as exc:
-        poll_store.record_rejection(site.engine, poll.id, "invalid", at)
+        ballot_store.record_rejection(site.engine, poll.id, "invalid", at)
         return _poll_page(site, v, record, at, error=exc.message, status=400, form=form)
-    ident = poll_store.identity(site.engine, site.settings, poll, v.reader, v.ip)
-    cast = poll_store.cast_ballot(site.engine, poll, ballot, ident.voter, ident.reader, at)
+    ident = ballot_store.identity(site.engine, site.settings, poll, v.reader, v.ip)
+    cast = ballot_store.cast_ballot(site.engine, poll, ballot, ident.voter, ident.reader, at)
     if cast.counted:
         return f"/polls/{poll.id}/results"
     if cast.reason == "duplicate":
-        if poll.integrity == "ip" and poll_store.voted_as(site.engine, site.settings, poll, v.reader, v.ip) != "reader":
+        by_address = poll.integrity == "ip" and ballot_store.voted_as(
+            site.engine, site.settings, poll, v.reader, v.ip) != "reader"
+        if by_address:
             message = ("Your ballot was not counted: a ballot has already been cast in this poll from your internet "
                        "address, and this poll takes one per address, so as far as it can tell you have already "
                        "voted.")
@@ -228,7 +232,7 @@ def _bucket(span: timedelta) -> timedelta:
 def over_time(site: "Site", poll: polls.Poll, at: datetime) -> tuple[markupsafe.Markup, list[tuple[datetime, int]],
                                                                         timedelta] | None:
     """The moderators' votes-over-time chart, its bursts and bucket; None before any ballot."""
-    times = poll_store.ballot_times(site.engine, poll.id)
+    times = ballot_store.ballot_times(site.engine, poll.id)
     if not times:
         return None
     start = poll.opens_at
@@ -239,7 +243,7 @@ def over_time(site: "Site", poll: polls.Poll, at: datetime) -> tuple[markupsafe.
 
 
 def poll_results(site: "Site", params: dict, poll_id: int) -> "Out":
-    record = _record(site, poll_id)
+    record = record_or_404(site, poll_id)
     poll = record.poll
     at = now()
     v = visitor(site)
@@ -260,145 +264,14 @@ def poll_results(site: "Site", params: dict, poll_id: int) -> "Out":
                                         poll.question)]
         if seen.moderator:
             context["timeline"] = over_time(site, poll, at)
-    return _out(site, "poll_results.html", title=f"Results: {poll.question}", **context)
+    return render(site, "poll_results.html", title=f"Results: {poll.question}", **context)
 
 
 def poll_results_csv(site: "Site", params: dict, poll_id: int) -> "Out":
-    record = _record(site, poll_id)
+    record = record_or_404(site, poll_id)
     seen = seen_by(site, visitor(site), record, now())
     if not seen.visible:
         raise bottle.HTTPError(403, "the results of this poll are not shown yet. " + seen.hidden_why.rstrip("."))
     body = polls.results_csv(record.poll, tally(site, record.poll).result).encode("utf-8")
     bottle.response.set_header("Content-Disposition", f'attachment; filename="poll-{record.id}-results.csv"')
     return Out(body, "text/csv; charset=utf-8")
-
-
-# --- the JSON API ---------------------------------------------------------------------------------------------------
-
-
-def _pct(text: str) -> float:
-    return float(text)
-
-
-def result_json(result: polls.Result | polls.IRVResult) -> dict:
-    if isinstance(result, polls.Result):
-        return {
-            "method": "plurality", "ballots": result.ballots, "choices": result.choices,
-            "options": [{"id": c.option.id, "label": c.option.label, "votes": c.votes,
-                         "percent": _pct(c.percent_text)} for c in result.counts],
-            "leaders": [o.id for o in result.leaders], "tie": result.tie, "note": result.note,
-        }
-    return {
-        "method": "instant_runoff", "ballots": result.ballots,
-        "winner": result.winner.id if result.winner else None, "tied": [o.id for o in result.tied],
-        "tie": result.tie, "note": result.note,
-        "rounds": [{
-            "round": r.number, "continuing": r.continuing, "exhausted": r.exhausted, "needed": r.needed,
-            "tallies": [{"id": t.option.id, "label": t.option.label, "votes": t.votes,
-                         "percent": _pct(t.percent_text)} for t in r.tallies],
-            "winner": r.winner.id if r.winner else None, "tied": [o.id for o in r.tied],
-            "eliminated": r.eliminated.id if r.eliminated else None,
-            "transfers": [{"to": o.id if o else None, "ballots": n} for o, n in r.transfers],
-            "tie_break": r.tie_break or None, "reason": r.reason,
-        } for r in result.rounds],
-    }
-
-
-def poll_json(site: "Site", v: "Visitor", record: PollRecord, at: datetime) -> dict:
-    poll = record.poll
-    base = site.settings.site_url.rstrip("/")
-    seen = seen_by(site, v, record, at)
-    data = {
-        "id": poll.id, "question": poll.question, "description": record.description, "kind": poll.kind,
-        "max_choices": poll.max_choices,
-        "options": [{"id": o.id, "label": o.label, "position": o.position} for o in poll.options],
-        "opens_at": iso(poll.opens_at), "closes_at": iso(poll.closes_at) or None, "state": record.state(at),
-        "visibility": poll.visibility, "integrity": poll.integrity, "voted": bool(seen.voted),
-        "link": f"{base}/polls/{poll.id}", "results_link": f"{base}/polls/{poll.id}/results",
-        "csv_link": f"{base}/polls/{poll.id}/results.csv",
-        "results_visible": seen.visible,
-        "results_visible_from": None if seen.visible else iso(seen.visible_from) or None,
-        "results": None, "methodology": None, "rejected": None,
-    }
-    if not seen.visible:
-        data["results_hidden_because"] = seen.hidden_why
-        return data
-    counted = tally(site, poll)
-    data["results"] = result_json(counted.result)
-    data["rejected"] = {"total": counted.rejected_total, "by_reason": counted.rejected}
-    data["methodology"] = [{"heading": h, "text": t} for h, t in counted.methodology(poll)]
-    return data
-
-
-def _json(data) -> "Out":
-    return Out(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), "application/json")
-
-
-def api_polls(site: "Site", params: dict) -> "Out":
-    at = now()
-    v = visitor(site)
-    return _json({"polls": [poll_json(site, v, r, at) for r in poll_store.list_polls(site.engine, at, limit=100)]})
-
-
-def api_poll(site: "Site", params: dict, poll_id: int) -> "Out":
-    return _json(poll_json(site, visitor(site), _record(site, poll_id), now()))
-
-
-# --- moderators: create and close ------------------------------------------------------------------------------
-
-
-VISIBILITY_CHOICES = {
-    "always": "Everyone, while the poll is open too",
-    "after_vote": "Each reader after voting; everyone once it closes",
-    "after_close": "Everyone, once the poll closes",
-    "moderators": "Moderators only",
-}
-FORM_FIELDS = ("question", "description", "options", "kind", "max_choices", "opens_at", "closes_at", "visibility",
-               "integrity")
-DEFAULT_FORM = {"question": "", "description": "", "options": "", "kind": "single", "max_choices": "",
-                "opens_at": "", "closes_at": "", "visibility": "after_vote", "integrity": "cookie"}
-
-
-def _new_form(site: "Site", values: dict, error: str = "", status: int = 200) -> "Out":
-    return _out(site, "poll_new.html", status=status, title="Create a poll", values=values, error=error,
-                kinds=polls.KINDS, visibilities=VISIBILITY_CHOICES)
-
-
-def poll_new_form(site: "Site", params: dict) -> "Out":
-    require_moderator(site)
-    return _new_form(site, dict(DEFAULT_FORM))
-
-
-def poll_create(site: "Site", v: "Visitor", form: dict) -> "str | Out":
-    mod = v.moderator
-    if mod is None:
-        return login_path("/moderate/polls/new")
-    values = {name: (form.get(name) or [DEFAULT_FORM[name]])[0] for name in FORM_FIELDS}
-    try:
-        max_choices = values["max_choices"].strip()
-        if max_choices and not (max_choices.isascii() and max_choices.isdigit() and len(max_choices) < 4):
-            raise poll_store.PollError("the maximum number of choices must be a whole number, "
-                                       f"not {max_choices[:20]!r}")
-        record = poll_store.create_poll(
-            site.engine, question=values["question"], description=values["description"],
-            options=values["options"].splitlines(), kind=values["kind"], created_by=mod.email,
-            max_choices=int(max_choices) if max_choices and values["kind"] == "multiple" else None,
-            opens_at=poll_store.parse_time(values["opens_at"], "opening time"),
-            closes_at=poll_store.parse_time(values["closes_at"], "closing time"),
-            visibility=values["visibility"], integrity=values["integrity"])
-    except HustingsError as exc:
-        return _new_form(site, values, error=str(exc), status=400)
-    return f"/polls/{record.id}"
-
-
-def poll_close(site: "Site", v: "Visitor", form: dict, poll_id: int) -> str:
-    mod = v.moderator
-    if mod is None:
-        return login_path(f"/polls/{poll_id}")
-    try:
-        poll_store.close_poll(site.engine, poll_id, by=mod.email)
-    except NotFound as exc:
-        raise bottle.HTTPError(404, str(exc)) from None
-    except HustingsError as exc:
-        raise bottle.HTTPError(409, str(exc)) from None
-    return f"/polls/{poll_id}/results"

@@ -1,29 +1,16 @@
-"""Reader polls in the database: creating and closing them, casting ballots, and reading
-back what web/polls.py (the counting core) needs.
-
-It lives in web/, not aggregator/, because it speaks the counting core's types
-(web.polls.Poll, Ballot) and keys every stored identity with the site's secret
-(web.security.keyed); aggregator/ never imports web/. The command line uses it as it
-uses web.security for moderators.
+"""Reader polls in the database: creating, changing and closing them, and reading them
+back as the counting core's types (community/polls/model.py). Ballots, and who cast
+them, are in ballot_store.py.
 
 The guarantees, and where they come from:
 
-* **One ballot per voter per poll** is the UNIQUE(poll_id, voter) constraint: the
-  ballot is an INSERT ... ON CONFLICT DO NOTHING RETURNING, and no row back means a
-  duplicate. Never a check-then-insert, so a hundred copies sent at once count once.
-* **A ballot and its choices are one transaction**, and so is the rejection row written
-  for every ballot refused (duplicate, closed, not_open, invalid), so the methodology
-  box's "rejected" always adds up.
-* **Open or closed is decided in the ballot's own transaction**, from the row as it is
-  then (a moderator closing the poll at the same moment is serialised with it).
-* **Who a voter is**: with integrity "cookie", a keyed hash of the reader's cookie hash
-  and the poll's id (so ballots in different polls cannot be joined by reader); with
-  integrity "ip", a keyed hash of (the poll's random ip_salt, the client's address).
-  The salt is deleted when the poll closes (close_poll, and expire_salts for polls that
-  reach their closing time: run on every read of polls), after which no stored hash
-  can be matched to an address. Each ballot also keeps the per-poll reader hash, so
-  "you have voted" still works after the salt is gone, and a reader who already voted
-  from one address is refused from another.
+* **Every change is logged**: creating a poll, changing its options and closing it each
+  write their moderation-log row in the same transaction (community/moderation.py is
+  the door moderators use).
+* **The address salt does not outlive the poll**: a poll with integrity "ip" gets a
+  random ip_salt, deleted when the poll closes (close_poll, and expire_salts for polls
+  that reach their closing time: run on every read of polls and by the worker), after
+  which no stored hash can be matched to an address (see ballot_store.identity).
 * **Options cannot be deleted once voted on**: ballot_choices' option foreign key is
   ON DELETE RESTRICT, and set_options refuses with a message when the poll has ballots.
 """
@@ -38,25 +25,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from aggregator.db import (
-    CHANGE_COUNTER,
-    ballot_choices,
-    ballot_rejections,
-    ballots,
-    insert_for,
-    next_counter,
-    poll_options,
-    polls,
-    reading,
-    utcnow,
-    writing,
-)
+from aggregator.db import CHANGE_COUNTER, ballots, next_counter, poll_options, polls, reading, utcnow, writing
 from aggregator.errors import HustingsError, NotFound
-from aggregator.settings import Settings
 
-from ..identity import keyed
 from ..moderation_log import log_action
-from .model import INTEGRITIES, KINDS, REJECTION_REASONS, VISIBILITIES, Ballot, Option, Poll, is_closed, is_open
+from .model import INTEGRITIES, KINDS, VISIBILITIES, Option, Poll, is_closed, is_open
 
 MAX_OPTIONS = 50
 MAX_QUESTION = 500  # the column's size
@@ -88,16 +61,8 @@ class PollRecord:
         return "closed" if is_closed(self.poll, now) else "upcoming"
 
 
-@dataclass(frozen=True)
-class Cast:
-    """What happened to a ballot: counted, or refused for `reason` (a REJECTION_REASONS key)."""
-
-    counted: bool
-    reason: str = ""
-    ballot_id: int | None = None
-
-
-def _aware(value: datetime | None, name: str) -> datetime | None:
+def aware_time(value: datetime | None, name: str) -> datetime | None:
+    """`value` in UTC; None stays None. Raises PollError for a time without a zone."""
     if value is None:
         return None
     if value.tzinfo is None or value.utcoffset() is None:
@@ -144,7 +109,7 @@ def create_poll(engine: Engine, *, question: str, options: list[str], created_by
                 now: datetime | None = None) -> PollRecord:
     """Store a new poll and its options, with a line in the public moderation log.
     Raises PollError, saying what is wrong, for a poll that could not be counted sensibly."""
-    now = _aware(now, "now") or utcnow()
+    now = aware_time(now, "now") or utcnow()
     question = " ".join(str(question or "").split())
     description = str(description or "").strip().replace("\r\n", "\n")
     if not question:
@@ -164,8 +129,8 @@ def create_poll(engine: Engine, *, question: str, options: list[str], created_by
         raise PollError("a maximum number of choices only applies to multiple-choice polls")
     if max_choices is not None and not 1 <= max_choices <= len(labels):
         raise PollError(f"the maximum number of choices must be from 1 to {len(labels)}, not {max_choices}")
-    opens_at = _aware(opens_at, "the opening time") or now
-    closes_at = _aware(closes_at, "the closing time")
+    opens_at = aware_time(opens_at, "the opening time") or now
+    closes_at = aware_time(closes_at, "the closing time")
     if closes_at is not None and closes_at <= opens_at:
         raise PollError("the closing time must be after the opening time")
     if closes_at is not None and closes_at <= now:
@@ -198,7 +163,7 @@ def set_options(engine: Engine, poll_id: int, labels: list[str], *, by: str, now
     """Replace a poll's options. Refused once anyone has voted: an option someone chose
     cannot be deleted or renamed (the database's RESTRICT foreign key refuses the
     delete too), and positions decide instant-runoff's last tie-break."""
-    now = _aware(now, "now") or utcnow()
+    now = aware_time(now, "now") or utcnow()
     labels = _clean_options(labels)
     with writing(engine) as conn:
         row = conn.execute(sa.select(polls.c.question, polls.c.kind, polls.c.max_choices)
@@ -226,7 +191,7 @@ def close_poll(engine: Engine, poll_id: int, *, by: str, now: datetime | None = 
     """Close a poll now: its closing time becomes now, its IP salt is deleted, and the
     moderation log says who closed it. False if it had already closed (the salt is
     deleted all the same). A poll that has not opened yet cannot be closed."""
-    now = _aware(now, "now") or utcnow()
+    now = aware_time(now, "now") or utcnow()
     with writing(engine) as conn:
         row = conn.execute(sa.select(polls.c.question, polls.c.opens_at, polls.c.closes_at)
                            .where(polls.c.id == poll_id)).first()
@@ -333,156 +298,11 @@ def polls_changed_at(engine: Engine, now: datetime | None = None) -> datetime | 
     return max(times) if times else None
 
 
-# --- voters and ballots --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a ballot is from, as stored: `voter` decides duplicates (per the poll's
-    integrity); `reader` is the reader's per-poll hash. voter is "" once an IP poll's
-    salt is gone (it has closed)."""
-
-    voter: str
-    reader: str
-
-
-def identity(engine: Engine, settings: Settings, poll: Poll, reader: str, ip: str) -> Identity:
-    """`reader` is the keyed hash of the reader cookie (Visitor.reader); `ip` the client address."""
-    reader_key = keyed(settings, "poll-reader", str(poll.id), reader)
-    if poll.integrity == "cookie":
-        return Identity(reader_key, reader_key)
-    with reading(engine) as conn:
-        salt = conn.execute(sa.select(polls.c.ip_salt).where(polls.c.id == poll.id)).scalar() or ""
-    voter = keyed(settings, "poll-ip", str(poll.id), salt, ip) if salt else ""
-    return Identity(voter, reader_key)
-
-
-def _reject(conn: Connection, poll_id: int, reason: str, now: datetime) -> None:
-    conn.execute(sa.insert(ballot_rejections).values(poll_id=poll_id, reason=reason, created_at=now))
-
-
-def record_rejection(engine: Engine, poll_id: int, reason: str, now: datetime | None = None) -> None:
-    """Count a refused ballot (the methodology box reports them by reason)."""
-    if reason not in REJECTION_REASONS:
-        raise ValueError(f"unknown rejection reason {reason!r}")
-    with writing(engine) as conn:
-        _reject(conn, poll_id, reason, now or utcnow())
-
-
-def cast_ballot(engine: Engine, poll: Poll, ballot: Ballot, voter: str, reader: str,
-                now: datetime | None = None) -> Cast:
-    """Store a valid ballot (from web.polls.validate_ballot) with its choices, in one
-    transaction; or refuse it, recording why: 'not_open', 'closed' (decided from the
-    poll's row in this transaction) or 'duplicate' (decided by the unique constraint;
-    for IP polls, also a reader who has voted from another address)."""
-    now = _aware(now, "now") or utcnow()
-    if ballot.poll_id != poll.id:
-        raise ValueError(f"a ballot for poll {ballot.poll_id} was cast in poll {poll.id}")
-    with writing(engine) as conn:
-        row = conn.execute(sa.select(polls.c.opens_at, polls.c.closes_at).where(polls.c.id == poll.id)).first()
-        if row is None:
-            raise NotFound(f"there is no poll number {poll.id}")
-        if now < row.opens_at or (row.closes_at is not None and now >= row.closes_at):
-            reason = "not_open" if now < row.opens_at else "closed"
-            _reject(conn, poll.id, reason, now)
-            return Cast(False, reason)
-        if not voter:
-            raise ValueError("an open poll's ballot needs a voter")
-        if poll.integrity == "ip" and reader and conn.execute(
-                sa.select(ballots.c.id).where(ballots.c.poll_id == poll.id, ballots.c.reader == reader)).first():
-            _reject(conn, poll.id, "duplicate", now)
-            return Cast(False, "duplicate")
-        stmt = insert_for(engine)(ballots).values(poll_id=poll.id, voter=voter, reader=reader, created_at=now)
-        ballot_id = conn.execute(stmt.on_conflict_do_nothing(index_elements=["poll_id", "voter"])
-                                 .returning(ballots.c.id)).scalar()
-        if ballot_id is None:
-            _reject(conn, poll.id, "duplicate", now)
-            return Cast(False, "duplicate")
-        ranked = poll.kind == "ranked"
-        conn.execute(sa.insert(ballot_choices), [
-            {"ballot_id": ballot_id, "option_id": option_id, "rank": i + 1 if ranked else None}
-            for i, option_id in enumerate(ballot.choices)])
-    return Cast(True, "", ballot_id)
-
-
-def voted_as(engine: Engine, settings: Settings, poll: Poll, reader: str, ip: str) -> str:
-    """'' if this reader may still vote as far as we know; 'reader' if their cookie has a
-    ballot in this poll; 'address' if their IP address has one (IP polls)."""
-    ident = identity(engine, settings, poll, reader, ip)
-    with reading(engine) as conn:
-        mine = conn.execute(sa.select(ballots.c.id).where(
-            ballots.c.poll_id == poll.id,
-            ballots.c.voter == ident.voter if poll.integrity == "cookie" else ballots.c.reader == ident.reader,
-        ).limit(1)).first()
-        if mine is not None:
-            return "reader"
-        if poll.integrity == "ip" and ident.voter:
-            if conn.execute(sa.select(ballots.c.id).where(ballots.c.poll_id == poll.id,
-                                                          ballots.c.voter == ident.voter)).first():
-                return "address"
-    return ""
-
-
-def has_voted(engine: Engine, settings: Settings, poll: Poll, reader: str, ip: str) -> bool:
-    return bool(voted_as(engine, settings, poll, reader, ip))
-
-
-# --- what counting needs ---------------------------------------------------------------------------------------
+# --- how many ballots (the poll's side of them) --------------------------------------------------------
 
 
 def _ballot_count(conn: Connection, poll_id: int) -> int:
     return conn.execute(sa.select(sa.func.count()).select_from(ballots).where(ballots.c.poll_id == poll_id)).scalar()
-
-
-@dataclass(frozen=True)
-class BallotSummary:
-    """How many ballots a poll has, its highest ballot id and the first and last ballot's
-    times. (count, last_id) changes whenever a ballot is added (ballots are never changed
-    or removed), so a count made from them can be kept until it does."""
-
-    count: int
-    last_id: int
-    first_at: datetime | None
-    last_at: datetime | None
-
-
-def ballot_summary(engine: Engine, poll_id: int) -> BallotSummary:
-    with reading(engine) as conn:
-        row = conn.execute(sa.select(sa.func.count(), sa.func.max(ballots.c.id), sa.func.min(ballots.c.created_at),
-                                     sa.func.max(ballots.c.created_at))
-                           .where(ballots.c.poll_id == poll_id)).one()
-    return BallotSummary(int(row[0]), int(row[1] or 0), row[2], row[3])  # min/max keep the UTC type
-
-
-def ballots_for(engine: Engine, poll: Poll) -> list[Ballot]:
-    """Every stored ballot of the poll, for counting: choices in rank order for a ranked
-    poll, in ballot order (option position) otherwise."""
-    position = {o.id: o.position for o in poll.options}
-    query = (sa.select(ballot_choices.c.ballot_id, ballot_choices.c.option_id, ballot_choices.c.rank)
-             .join(ballots, ballots.c.id == ballot_choices.c.ballot_id)
-             .where(ballots.c.poll_id == poll.id)
-             .order_by(ballot_choices.c.ballot_id))
-    grouped: dict[int, list[tuple[int, int]]] = {}
-    with reading(engine) as conn:
-        for ballot_id, option_id, rank in conn.execute(query):
-            key = rank if poll.kind == "ranked" else position.get(option_id, -1)
-            grouped.setdefault(ballot_id, []).append((key if key is not None else 0, option_id))
-    return [Ballot(poll.id, tuple(o for _, o in sorted(choices))) for choices in grouped.values()]
-
-
-def rejection_counts(engine: Engine, poll_id: int) -> dict[str, int]:
-    """Refused ballots by reason (only reasons that occurred)."""
-    query = (sa.select(ballot_rejections.c.reason, sa.func.count())
-             .where(ballot_rejections.c.poll_id == poll_id).group_by(ballot_rejections.c.reason))
-    with reading(engine) as conn:
-        return {reason: int(n) for reason, n in conn.execute(query)}
-
-
-def ballot_times(engine: Engine, poll_id: int) -> list[datetime]:
-    """When each counted ballot arrived, oldest first (the moderators' chart)."""
-    query = sa.select(ballots.c.created_at).where(ballots.c.poll_id == poll_id).order_by(ballots.c.created_at)
-    with reading(engine) as conn:
-        return list(conn.execute(query).scalars())
 
 
 def ballot_counts(engine: Engine) -> dict[int, int]:

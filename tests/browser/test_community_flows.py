@@ -36,7 +36,7 @@ from playwright.sync_api import expect
 from aggregator import db, feed_store
 from aggregator.settings import Settings
 from community import accounts
-from community.polls import Ballot
+from community.polls import Ballot, ballot_store
 from community.polls import store as poll_store
 from tests.conftest import LoopbackServer, rss
 
@@ -464,8 +464,8 @@ def make_poll(site, *, kind: str, question: str, options: list[str], earlier: li
                                     kind=kind, visibility="after_vote")
     ids = [o.id for o in record.poll.options]
     for n, chosen in enumerate(earlier):
-        cast = poll_store.cast_ballot(site.engine, record.poll, Ballot(record.id, tuple(ids[i] for i in chosen)),
-                                      f"earlier-{record.id}-{n}", f"earlier-reader-{record.id}-{n}")
+        cast = ballot_store.cast_ballot(site.engine, record.poll, Ballot(record.id, tuple(ids[i] for i in chosen)),
+                                        f"earlier-{record.id}-{n}", f"earlier-reader-{record.id}-{n}")
         assert cast.counted, cast
     return record
 
