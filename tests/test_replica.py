@@ -1,0 +1,54 @@
+"""A web node's index replica follows the shared database: posts stored by another process
+appear, hidden posts leave, and the lag is measured (index/replica.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from aggregator import db, feed_store, post_store
+from aggregator.models import Post
+from aggregator.settings import Settings
+from community import moderation
+from index import replica
+from index.search import Searcher
+
+
+def wait_for(condition, timeout: float = 20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_node_replica_follows_posts_stored_and_hidden_elsewhere(tmp_path, database):
+    shared = Settings(data_dir=tmp_path / "worker")  # where the worker writes posts
+    engine = db.make_engine(shared)
+    db.migrate(engine)
+    node = Settings(data_dir=tmp_path / "node", database_url=shared.resolved_database_url)  # the web node's replica
+    node_engine = db.make_engine(node)
+    stop = threading.Event()
+    thread = threading.Thread(target=replica.follow, args=(node_engine, node, stop, 0.2), daemon=True)
+    thread.start()
+    searcher = Searcher(node, node_engine)
+    try:
+        feed, _ = feed_store.add_feed(engine, "http://127.0.0.1:9/feed.xml", title="Valley Branch")
+        post_store.save_posts(engine, feed, [Post(feed.id, "g1", "http://127.0.0.1:9/p/1", "Library closure vote",
+                                                  "<p>The library vote is on Monday.</p>", identity="g:1")])
+        assert wait_for(lambda: searcher.search("library").total == 1), "the new post never reached the replica"
+        assert wait_for(lambda: replica.lag(node_engine, node)["changes"] == 0)
+        [post] = post_store.list_posts(engine)
+        moderation.hide_post(engine, post["id"], actor="test", reason="libel")
+        assert wait_for(lambda: searcher.search("library").total == 0), "the hidden post stayed in the replica"
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        searcher.close()
+    post_store.save_posts(engine, feed, [Post(feed.id, "g2", "http://127.0.0.1:9/p/2", "Bus depot", "<p>Buses.</p>",
+                                              identity="g:2")])
+    behind = replica.lag(node_engine, node)
+    assert behind["changes"] == 1 and behind["seconds"] is not None and behind["seconds"] >= 0
+    engine.dispose()
+    node_engine.dispose()
