@@ -1,6 +1,9 @@
-"""The one HTML policy, with two engines behind it: nh3 (default) and bleach.
+"""The one HTML policy, with two engines behind it: nh3 (default) and bleach. Long because
+the policy, the pre-pass and both engines that enforce it stay in one module: it is the
+only module that imports nh3 or bleach, and a reviewer reads everything post HTML goes
+through in one place (docs/design.md, "Sanitising").
 
-This is the only module that imports nh3 or bleach. The policy:
+The policy:
 
 * a small allow-list of tags and attributes; no script, style, form, SVG, MathML,
   object or embed; script, style and other raw-text elements go with their content;
