@@ -14,7 +14,7 @@ from aggregator.errors import HustingsError
 from community import accounts, identity, recommendations
 from community.moderation_log import moderation_entries
 
-from . import pages
+from . import pages, security
 from .request import Out, Site, Visitor, check_rate, set_session_cookie
 
 LOG_PER_PAGE = 50
@@ -38,10 +38,8 @@ def recommend(site: "Site", v: "Visitor", form: dict, post_id: int) -> str:
 
 
 def _safe_next(value: str) -> str:
-    # Only a path on this site: "//evil.example" and "https://..." are not.
-    if value.startswith("/") and not value.startswith("//") and "\\" not in value and len(value) < 500:
-        return value
-    return "/moderate"
+    """Where to go after signing in: a path on this site (web.security.same_site_path), else /moderate."""
+    return security.same_site_path(value) or "/moderate"
 
 
 def login_form(site: "Site", params: dict, error: str = "", status: int = 200, email: str = "") -> "Out":
@@ -53,6 +51,8 @@ def login_form(site: "Site", params: dict, error: str = "", status: int = 200, e
 def login(site: "Site", v: "Visitor", form: dict) -> "str | Out":
     email = _first(form, "email").strip()
     password = _first(form, "password")
+    # Decided before anything is written: a refused `next` falls back, never fails after the session exists.
+    target = _safe_next(_first(form, "next"))
     # Per address (the wrapper did) and per account, so a spread-out guesser is slowed too.
     check_rate(site, "login-email", site.settings.login_limit, email.lower()[:320])
     try:
@@ -62,13 +62,13 @@ def login(site: "Site", v: "Visitor", form: dict) -> "str | Out":
     if v.session_token:
         accounts.end_session(site.engine, v.session_token)  # a new session id on every sign-in
     token, _ = accounts.create_session(site.engine, moderator)
-    set_session_cookie(token)
-    return _safe_next(_first(form, "next"))
+    set_session_cookie(site, token)
+    return target
 
 
 def logout(site: "Site", v: "Visitor", form: dict) -> str:
     accounts.end_session(site.engine, v.session_token)
-    set_session_cookie(None)
+    set_session_cookie(site, None)
     return "/"
 
 

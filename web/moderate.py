@@ -29,6 +29,7 @@ from community import moderation, outbox, submissions
 from community.moderation_log import moderation_entries
 
 from .request import Out, Site, Visitor, require_moderator
+from .security import same_site_path
 from .submit import present, status_path
 
 CHART_DAYS = 14
@@ -43,10 +44,7 @@ def _render(site: "Site", template: str, status: int = 200, **context) -> "Out":
 
 
 def _next(form: dict, default: str) -> str:
-    value = _first(form, "next")
-    if value.startswith("/") and not value.startswith("//") and "\\" not in value and len(value) < 500:
-        return value
-    return default
+    return same_site_path(_first(form, "next")) or default
 
 
 def _act(action, *args, **kwargs) -> None:

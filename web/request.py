@@ -123,23 +123,24 @@ def require_moderator(site: Site) -> accounts.Moderator:
     return mod
 
 
-def _https() -> bool:
-    return bottle.request.urlparts.scheme == "https"
+def _https(site: Site) -> bool:
+    # Not bottle's urlparts: it believes X-Forwarded-Proto from anyone.
+    return security.request_scheme(bottle.request.environ, site.settings) == "https"
 
 
 def set_reader_cookie(site: Site, v: Visitor) -> None:
     if v.new_reader:
         bottle.response.set_cookie(security.READER_COOKIE, v.reader_cookie, max_age=365 * 86400, path="/",
-                                   httponly=True, samesite="lax", secure=_https())
+                                   httponly=True, samesite="lax", secure=_https(site))
 
 
-def set_session_cookie(token: str | None) -> None:
+def set_session_cookie(site: Site, token: str | None) -> None:
     if token is None:
         bottle.response.delete_cookie(security.SESSION_COOKIE, path="/", httponly=True, samesite="lax",
-                                      secure=_https())
+                                      secure=_https(site))
     else:
         bottle.response.set_cookie(security.SESSION_COOKIE, token, max_age=accounts.SESSION_DAYS * 86400,
-                                   path="/", httponly=True, samesite="lax", secure=_https())
+                                   path="/", httponly=True, samesite="lax", secure=_https(site))
 
 
 def form_params() -> dict[str, list[str]]:

@@ -5,7 +5,8 @@
 * **CSRF**: every form carries `csrf_token`. A reader's token is an HMAC of their cookie;
   a moderator's is stored with their session (community.accounts). Logged-out pages are
   cached with a placeholder that web/app.py replaces with the reader's token on the way out.
-* **Sessions**: the token is in an HttpOnly, SameSite=Lax cookie (Secure over HTTPS);
+* **Sessions**: the token is in an HttpOnly, SameSite=Lax cookie (Secure over HTTPS, which
+  a proxy's `X-Forwarded-Proto` says only when it is one of `trusted_proxies`);
   community.accounts stores its hash.
 * **Addresses**: behind a proxy, `trusted_proxies` says whose `X-Forwarded-For` to believe.
   Rate limits (community.ratelimits) count in the database, so every process shares them.
@@ -51,6 +52,29 @@ def same_token(given: str | None, expected: str | None) -> bool:
 
 
 
+# What may follow the leading "/" of a path we redirect to: printable ASCII but "\\". Browsers
+# send URLs percent-encoded, so a real page's path and query fit; anything else is refused.
+_PATH_AFTER_SLASH = re.compile(r"[!-\[\]-~]*")
+MAX_NEXT = 1000
+
+
+def same_site_path(value: str | None) -> str | None:
+    """`value` when a browser would read it, as a Location, as a path on this site; else None.
+
+    Decided the strict way round from how the WHATWG URL parser reads it: it strips leading
+    and trailing controls and spaces, drops tabs and newlines anywhere ("/\t/evil.example"
+    becomes "//evil.example"), reads "\\" as "/", and takes "//host" (or "/\\host") as another
+    host and "scheme:" as another scheme. So only "/" followed by printable ASCII is
+    accepted, with no second "/" straight after it and no backslash anywhere: every control
+    character, space, scheme and scheme-relative form is refused, not repaired.
+    """
+    if not value or len(value) > MAX_NEXT or not value.startswith("/") or value.startswith("//"):
+        return None
+    if not _PATH_AFTER_SLASH.fullmatch(value, 1):
+        return None
+    return value
+
+
 def client_ip(environ: dict, settings: Settings) -> str:
     """The client's address: REMOTE_ADDR, or the first untrusted hop of X-Forwarded-For
     when the request came through a proxy named in `trusted_proxies`."""
@@ -64,6 +88,19 @@ def client_ip(environ: dict, settings: Settings) -> str:
             return hop
     return remote
 
+
+
+def request_scheme(environ: dict, settings: Settings) -> str:
+    """"https" or "http": how the client reached us. `X-Forwarded-Proto` is believed only from
+    a proxy named in `trusted_proxies` (anyone else could send it to get a Secure cookie
+    over plain HTTP, or none over HTTPS); its last value is what the nearest proxy said."""
+    scheme = (environ.get("wsgi.url_scheme") or "http").lower()
+    trusted = settings.trusted_proxy_networks
+    if trusted and _in((environ.get("REMOTE_ADDR") or "").strip(), trusted):
+        said = (environ.get("HTTP_X_FORWARDED_PROTO") or "").split(",")[-1].strip().lower()
+        if said in ("http", "https"):
+            scheme = said
+    return scheme
 
 
 def _in(address: str, networks) -> bool:
