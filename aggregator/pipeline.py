@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 
-from . import discover, feed_store, fetch, fetch_history, parse, polling, post_store, sanitize
+from . import discover, feed_store, fetch, fetch_history, orphans, parse, polling, post_store, sanitize
 from .db import utcnow
 from .errors import AggregatorError, FetchError
 from .fetch_history import FetchRecord
@@ -244,7 +244,9 @@ def _parse_pool(processes: int) -> ProcessPoolExecutor:
     else:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["aggregator.pipeline"])
-    pool = ProcessPoolExecutor(processes, mp_context=context)
+    # Each process dies with this one: killed (kill -9 included), it could not shut them down.
+    pool = ProcessPoolExecutor(processes, mp_context=context, initializer=orphans.die_with_parent,
+                               initargs=(os.getpid(),))
     # Workers start on demand; tasks that overlap make every one of them start here.
     for future in [pool.submit(_warm) for _ in range(processes)]:
         future.result()
