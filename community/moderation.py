@@ -2,13 +2,13 @@
 
 Blogs: approve_submission, reject_submission, pause_blog, resume_blog, remove_blog.
 Posts: feature_post, unfeature_post, hide_post, unhide_post. Polls: create_poll,
-close_poll. The web (web/moderate.py, web/poll_pages.py) and the command (hustings
+close_poll. The web (web/moderate.py, web/moderate_polls.py) and the command (hustings
 posts/feeds/polls/submissions) call these functions and nothing beneath them.
 
 Every function takes the actor (a moderator's e-mail address; "command line" or a
 name given with --by from the command) and the reason, changes what it changes through
 the aggregator's in-transaction helpers (so posts get new change numbers and the page
-cache and search index follow), and writes the log line (community.log) before the
+cache and search index follow), and writes the log line (community.moderation_log) before the
 transaction commits: an action is never without its record, nor a record without its action.
 """
 
