@@ -117,7 +117,7 @@ def approve(site: "Site", v: "Visitor", form: dict, submission_id: int) -> str:
     actor = _who(v)
     if actor is None:
         return "/login?next=/moderate/queue"
-    _act(submissions.decide, site.engine, submission_id, actor=actor, approve=True,
+    _act(moderation.approve_submission, site.engine, submission_id, actor=actor,
          reason=_first(form, "reason"), name=_first(form, "name"), category=_first(form, "category"),
          site_name=site.settings.site_name, site_url=site.settings.site_url)
     return _next(form, "/moderate/queue")
@@ -130,7 +130,7 @@ def reject(site: "Site", v: "Visitor", form: dict, submission_id: int) -> str:
         return "/login?next=/moderate/queue"
     sub = submissions.get(site.engine, submission_id)
     status_url = site.settings.site_url.rstrip("/") + status_path(site, sub) if sub else ""
-    _act(submissions.decide, site.engine, submission_id, actor=actor, approve=False,
+    _act(moderation.reject_submission, site.engine, submission_id, actor=actor,
          reason=_first(form, "reason"), site_name=site.settings.site_name, status_url=status_url)
     return _next(form, "/moderate/queue")
 
