@@ -16,6 +16,8 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WATCH_EVERY_S = 1.0  # where a process cannot be waited for (no pidfd), how often to look
@@ -38,14 +40,60 @@ def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
     threading.Thread(target=_exit_after, args=(parent_pid,), daemon=True, name=f"watch-{parent_pid}").start()
 
 
-def _pdeathsig(sig: int) -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
+@contextmanager
+def forks_die_with_this_process() -> Iterator[None]:
+    """While inside, every process forked from this one dies with it (SIGKILL on its death).
+
+    For children a library forks itself (Whoosh's sub-writers, multiprocessing with fork):
+    an os.register_at_fork hook asks for PR_SET_PDEATHSIG in each. Processes started by
+    subprocess (fork and exec in C) are not touched.
+    """
+    global _fork_parent, _fork_hooked
+    if _PRCTL is None:
+        yield
+        return
+    with _fork_lock:
+        if not _fork_hooked:
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+            _fork_hooked = True
+        _fork_parent = os.getpid()
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+        yield
+    finally:
+        _fork_parent = None
+
+
+_fork_lock = threading.Lock()
+_fork_hooked = False
+_fork_parent: int | None = None  # this process's pid while forks_die_with_this_process is on
+
+
+def _after_fork_in_child() -> None:
+    global _fork_parent
+    if _fork_parent is None:
+        return
+    parent, _fork_parent = _fork_parent, None  # this child's own children are its business
+    _pdeathsig(signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _load_prctl() -> Callable | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return False
+        return None
+
+
+# Looked up on import, in the parent: a child forked from a process with threads must not load
+# libraries (another thread may have held the loader's lock at the fork).
+_PRCTL = _load_prctl()
+
+
+def _pdeathsig(sig: int) -> bool:
+    return _PRCTL is not None and _PRCTL(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
 
 
 def _exit_after(pid: int) -> None:

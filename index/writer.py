@@ -9,7 +9,8 @@ Kill-safe by construction:
   because documents are upserted by post id (``update_document``) or deleted by it.
 * Rebuild writes a new index directory and swaps the ``index`` symlink to it with one
   atomic rename; a crash leaves the old index live and an unfinished directory that
-  the next rebuild removes.
+  the next writer (sync or rebuild) removes once it holds the lock. Whoosh's sub-writer
+  processes die with the rebuild, so they neither hold the lock nor write on.
 * One writer at a time: an exclusive lock on ``data_dir/index.lock``. It is a kernel
   lock (flock), so a writer that crashed holds nothing; the file still names its pid,
   which is how a crashed writer is noticed and reported before the lock is taken over.
@@ -21,6 +22,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from whoosh import index as whoosh_index
 
+from aggregator import orphans
 from aggregator.db import feeds, posts, reading
 from aggregator.errors import HustingsError
 from aggregator.models import PUBLIC_STATUSES
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "hustings-sync.json"
 BATCH = 2000  # changes per index commit: a commit costs ~0.3 s whatever its size
 LOCK_WAIT_S = 60.0
+REBUILD_DIR = re.compile(r"index-\d{8}T\d{12}")  # the folders _rebuild_locked makes (not index-legacy)
 
 
 class IndexBusy(HustingsError):
@@ -220,6 +224,7 @@ def sync(engine: Engine, settings: Settings, *, progress: Callable[[int], None] 
         IndexBusy: another process held the writer's lock for lock_wait_s.
     """
     with IndexLock(settings, lock_wait_s) as lock:
+        remove_unfinished(Path(settings.data_dir))
         path = current_dir(settings)
         state = read_state(path) if path else {}
         if path is None or state.get("schema") != SCHEMA_VERSION:
@@ -257,6 +262,7 @@ def rebuild(engine: Engine, settings: Settings, *, progress: Callable[[int], Non
             procs: int | None = None, lock_wait_s: float = LOCK_WAIT_S) -> SyncReport:
     """Build a new index from the database and make it live atomically."""
     with IndexLock(settings, lock_wait_s) as lock:
+        remove_unfinished(Path(settings.data_dir))
         report = _rebuild_locked(engine, settings, progress=progress, procs=procs)
         return SyncReport(**{**report.__dict__, "stale_lock_pid": lock.stale_pid})
 
@@ -274,19 +280,22 @@ def _rebuild_locked(engine: Engine, settings: Settings, *, progress=None, procs:
     # procs > 1: Whoosh indexes in that many processes, one segment each (both cores).
     # limitmb is per process: 2 x 128 MB of posting buffers, to keep a 100k-post rebuild
     # under 1 GB in all (256 MB each peaked at 1.2 GB; docs/performance.md).
-    writer = ix.writer(procs=procs, multisegment=procs > 1, limitmb=128)
     indexed = 0
-    try:
-        for row in _visible_rows(engine):
-            writer.add_document(**document(row))
-            indexed += 1
-            if progress and indexed % 500 == 0:
-                progress(500)
-    except BaseException:
-        writer.cancel()
-        shutil.rmtree(new, ignore_errors=True)
-        raise
-    writer.commit()
+    # Whoosh forks its sub-writers: killed with this process, they would live on, holding the
+    # lock (an inherited descriptor) and writing to `new`.
+    with orphans.forks_die_with_this_process():
+        writer = ix.writer(procs=procs, multisegment=procs > 1, limitmb=128)
+        try:
+            for row in _visible_rows(engine):
+                writer.add_document(**document(row))
+                indexed += 1
+                if progress and indexed % 500 == 0:
+                    progress(500)
+        except BaseException:
+            writer.cancel()
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+        writer.commit()
     if progress:
         progress(indexed % 500)
     _write_state(new, seq)
@@ -311,6 +320,30 @@ def _swap_in(data_dir: Path, new: Path) -> None:
     for old in data_dir.glob("index-*"):
         if old.is_dir() and old not in (new, previous):
             shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_unfinished(data_dir: Path) -> list[Path]:
+    """Delete what killed rebuilds left: index folders never finished, and their temporary links.
+
+    A folder is unfinished when it is not the live index and has no state file (a rebuild
+    writes it after its last commit; the live and previous indexes have one). Call with the
+    writer's lock held: then no live process is writing any of them.
+    """
+    link = index_link_of(data_dir)
+    live = Path(os.path.realpath(link)) if link.is_symlink() else None
+    removed = []
+    for path in data_dir.glob("index-*"):
+        if (REBUILD_DIR.fullmatch(path.name) and path.is_dir() and not path.is_symlink() and path != live
+                and not (path / STATE_FILE).exists()):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    for tmp in data_dir.glob(".index-link-*"):
+        if tmp.is_symlink():
+            tmp.unlink(missing_ok=True)
+    if removed:
+        log.warning("removed %d index folder(s) a killed rebuild left unfinished: %s", len(removed),
+                    ", ".join(p.name for p in removed))
+    return removed
 
 
 def index_link_of(data_dir: Path) -> Path:
