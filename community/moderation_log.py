@@ -13,7 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from aggregator.db import moderation_log, reading, utcnow
+from aggregator.db import CHANGE_COUNTER, moderation_log, next_counter, reading, utcnow
 
 
 def log_action(conn: Connection, actor: str, action: str, *, target_type: str = "", target_id: int | None = None,
@@ -23,6 +23,7 @@ def log_action(conn: Connection, actor: str, action: str, *, target_type: str = 
     conn.execute(sa.insert(moderation_log).values(
         at=at or utcnow(), actor=actor[:320], action=action[:64], target_type=target_type[:32],
         target_id=target_id, target_label=(target_label or "")[:500], reason=reason or ""))
+    next_counter(conn, CHANGE_COUNTER)  # pages showing the log (and what the action changed) render again
 
 
 def moderation_entries(engine: Engine, *, limit: int = 50, offset: int = 0) -> list[dict]:

@@ -23,7 +23,7 @@ import json
 import secrets
 from datetime import datetime
 from html.parser import HTMLParser
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -37,6 +37,7 @@ from aggregator.settings import Settings
 
 from . import outbox
 from .feedcheck import guard_for, refusal
+from .identity import keyed
 from .moderation_log import log_action
 
 META_NAME = "hustings-verification"
@@ -172,6 +173,20 @@ def verified_at(engine: Engine, feed_id: int) -> datetime | None:
     with reading(engine) as conn:
         return conn.execute(sa.select(sa.func.max(submissions.c.verified_at))
                             .where(submissions.c.feed_id == feed_id)).scalar()
+
+
+# --- the blogger's private link ---------------------------------------------------------------
+
+
+def access_key(settings: Settings, sub: Mapping) -> str:
+    """The key in the blogger's private link to their submission: a keyed hash of its id and
+    stored token, so the link works without the token itself ever leaving the database."""
+    return keyed(settings, "submission", str(sub["id"]), sub["token"])[:32]
+
+
+def status_path(settings: Settings, sub: Mapping) -> str:
+    """The private page where a blogger follows their submission."""
+    return f"/submit/{sub['id']}?token={access_key(settings, sub)}"
 
 
 # --- deciding ------------------------------------------------------------------------------------

@@ -15,9 +15,11 @@ fails by name.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
@@ -373,3 +375,15 @@ def test_a_rejection_from_the_command_line_tells_the_blogger_with_a_working_link
     link = re.search(r"(/submit/\d+\?token=\S+)", message["body"]).group(1)
     page = site.reader().get(link.rstrip("."))
     assert "Not about the movement" in page.text
+
+
+def test_the_cached_public_log_shows_a_command_line_action_at_once(site):
+    """With the page cache on (as in production), /moderation is not served stale after an action:
+    every log line takes a change number, which is what invalidates cached pages."""
+    cached = webtest.TestApp(make_app(dataclasses.replace(site.settings, page_cache_s=60)))
+    before = log_rows(cached.get("/moderation").text)
+    site.cli("feeds", "pause", str(site.ids["blog"]), "--reason", "on holiday")
+    time.sleep(1.1)  # the cache reads the database's change counter at most once a second (web/cache.py)
+    after = log_rows(cached.get("/moderation").text)
+    assert len(after) == len(before) + 1
+    assert "on holiday" in str(after[0])

@@ -5,7 +5,7 @@ Every page and form here needs a signed-in moderator; anyone else is sent (303) 
 web/app.py never stores a page for a signed-in moderator). Every POST carries the
 session's CSRF token (checked by web/app.py) and writes one line to the public
 moderation log, with the moderator's e-mail address as the actor and their reason, in
-the transaction of the action (aggregator/moderation.py, aggregator/submissions.py).
+the transaction of the action (community/moderation.py, aggregator/submissions.py).
 
 The blog health chart is SVG made here, inline in the page: no script, no style
 attribute (the CSP forbids both); colours are presentation attributes and text is
@@ -30,7 +30,7 @@ from community.moderation_log import moderation_entries
 
 from .request import Out, Site, Visitor, require_moderator
 from .security import same_site_path
-from .submit import present, status_path
+from .submit import present
 
 CHART_DAYS = 14
 
@@ -129,7 +129,7 @@ def reject(site: "Site", v: "Visitor", form: dict, submission_id: int) -> str:
     if actor is None:
         return "/login?next=/moderate/queue"
     sub = submissions.get(site.engine, submission_id)
-    status_url = site.settings.site_url.rstrip("/") + status_path(site, sub) if sub else ""
+    status_url = site.settings.site_url.rstrip("/") + submissions.status_path(site.settings, sub) if sub else ""
     _act(moderation.reject_submission, site.engine, submission_id, actor=actor,
          reason=_first(form, "reason"), site_name=site.settings.site_name, status_url=status_url)
     return _next(form, "/moderate/queue")

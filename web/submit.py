@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import bottle
 
 from aggregator.errors import AggregatorError, HustingsError
-from community import accounts, feedcheck, identity, submissions
+from community import accounts, feedcheck, submissions
 
 from . import security
 from .request import Out, Site, Visitor
@@ -40,14 +40,6 @@ MAX_NOTE = 4000
 
 def _first(form: dict, name: str) -> str:
     return (form.get(name) or [""])[0]
-
-
-def access_key(site: "Site", sub: dict) -> str:
-    return identity.keyed(site.settings, "submission", str(sub["id"]), sub["token"])[:32]
-
-
-def status_path(site: "Site", sub: dict) -> str:
-    return f"/submit/{sub['id']}?token={access_key(site, sub)}"
 
 
 def _date(value):
@@ -150,7 +142,7 @@ def submit(site: "Site", v: "Visitor", form: dict) -> "str | Out":
                                      contact=values["contact"], note=values["note"], check=check)
         except submissions.Known as exc:
             return _render(site, "submit_check.html", values=values, check=check, known=exc.feed)
-        return status_path(site, sub)
+        return submissions.status_path(site.settings, sub)
 
     # Known before anything is fetched: the address is a feed (or a blog) we have.
     target = feed_url or values["url"]
@@ -182,14 +174,14 @@ def submit(site: "Site", v: "Visitor", form: dict) -> "str | Out":
 
 def _own(site: "Site", submission_id: int, key: str) -> dict:
     sub = submissions.get(site.engine, submission_id)
-    if sub is None or not security.same_token(key, access_key(site, sub)):
+    if sub is None or not security.same_token(key, submissions.access_key(site.settings, sub)):
         # The same answer for a wrong key as for no submission: ids cannot be probed.
         raise bottle.HTTPError(404, "there is no such submission (use the whole link you were given)")
     return sub
 
 
 def _status_page(site: "Site", sub: dict, status: int = 200, error: str = "") -> "Out":
-    return _render(site, "submit_status.html", status, sub=sub, check=sub["check"], key=access_key(site, sub),
+    return _render(site, "submit_status.html", status, sub=sub, check=sub["check"], key=submissions.access_key(site.settings, sub),
                    meta_name=submissions.META_NAME, error=error, title=f"Submission {sub['id']}")
 
 
@@ -201,7 +193,7 @@ def verify(site: "Site", v: "Visitor", form: dict, submission_id: int) -> "str |
     sub = _own(site, submission_id, _first(form, "token"))
     ok, message = submissions.verify(site.engine, site.settings, submission_id)
     if ok:
-        return status_path(site, sub) + "#ownership"
+        return submissions.status_path(site.settings, sub) + "#ownership"
     return _status_page(site, submissions.get(site.engine, submission_id), 422, error=message)
 
 

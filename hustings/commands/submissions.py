@@ -7,8 +7,6 @@ queues the blogger's message in the same transaction.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from community import moderation, submissions
 
 from .context import EXIT_OK, Context, actor, add_actor_option, print_json, refusal_names, when
@@ -83,6 +81,5 @@ def _status_url(ctx: Context, sub: dict | None) -> str:
     """The blogger's private page for their submission, as the web's reject form links it."""
     if sub is None:
         return ""  # no such submission: reject_submission says so
-    from web.submit import status_path  # the link's key is the web's to make; it needs only the settings
 
-    return ctx.settings.site_url.rstrip("/") + status_path(SimpleNamespace(settings=ctx.settings), sub)
+    return ctx.settings.site_url.rstrip("/") + submissions.status_path(ctx.settings, sub)
