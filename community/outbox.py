@@ -3,7 +3,7 @@
 A blogger who gave a contact address when submitting is told when their blog is
 approved or rejected, when a moderator removes it, when its feed has failed
 FAILING_AFTER times in a row, and when the site stops fetching it (gone). Messages are
-plain text; a mailer will send them later (it sets `sent_at`). Each is written in the
+plain text; the worker's mailer (community/mailer.py) sends them over SMTP. Each is written in the
 caller's transaction, so a decision and its message commit together or not at all, and
 a message is never written for a change that was rolled back.
 
@@ -25,13 +25,18 @@ FAILING_AFTER = 5  # failures in a row before the blogger is told (once per run 
 SIGNATURE = "The moderators"
 
 
-def queue(conn: Connection, to: str, subject: str, body: str, kind: str, now: datetime | None = None) -> int | None:
-    """One message for `to`, or None (nothing written) when there is no address."""
+def queue(conn: Connection, to: str, subject: str, body: str, kind: str, now: datetime | None = None, *,
+          subscriber_id: int | None = None, html: str = "") -> int | None:
+    """One message for `to`, or None (nothing written) when there is no address.
+
+    The subject is made one line here (a line break in it would start a new header); the
+    address is checked again when the mailer sends (community/addresses.py)."""
     to = (to or "").strip()
     if not to:
         return None
     subject = " ".join(subject.split())[:300]
     return conn.execute(sa.insert(outbox).values(to_address=to[:320], subject=subject, body=body, kind=kind[:32],
+                                                 html_body=html, subscriber_id=subscriber_id,
                                                  created_at=now or utcnow())).inserted_primary_key[0]
 
 
@@ -118,3 +123,9 @@ def messages(engine: Engine, *, limit: int = 50, unsent_only: bool = False) -> l
         query = query.where(outbox.c.sent_at.is_(None))
     with reading(engine) as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def backlog(engine: Engine) -> int:
+    """Messages written and not yet sent (for `hustings status`)."""
+    with reading(engine) as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar()

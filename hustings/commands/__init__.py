@@ -5,7 +5,7 @@ sets `func` (and `needs_db=False` where no database is needed) on each; context.
 what they all use.
 """
 
-from . import database, feeds, fetch, index, moderators, polls, posts, search, site, submissions
+from . import database, feeds, fetch, index, moderators, polls, posts, search, site, status, submissions
 
 # In the order `hustings --help` lists them.
-GROUPS = (database, feeds, fetch, index, search, posts, submissions, moderators, polls, site)
+GROUPS = (database, feeds, fetch, index, search, posts, submissions, moderators, polls, site, status)
