@@ -1,31 +1,59 @@
 """Rate limits counted in the database, so every web process and node shares them.
 
-Fixed windows per (action, client); the web answers 429 with Retry-After.
+Fixed windows per (action, client); the web answers 429 with Retry-After. Who is counted
+(an address, a typed e-mail address) is stored only as a keyed hash (community.identity),
+and windows are forgotten by the `purge_rate_hits` job (community/jobs.py) a day after
+they start, or after the longest limit's period if that is longer.
 """
 
 from __future__ import annotations
 
-import secrets
+import dataclasses
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from aggregator.db import insert_for, rate_hits, writing
-from aggregator.settings import parse_limit
+from aggregator.settings import Settings, parse_limit
+
+from .identity import keyed
+
+KEEP_S = 86_400  # a window is forgotten this long after it starts (longer when a limit's period is)
+PURGE_EVERY_S = 3_600  # how often the job runs: rows are ~(clients seen in a day x actions), a cheap scan
 
 
-def hit(engine: Engine, key: str, limit: str, now: float | None = None) -> int:
-    """Count one request against `key`; returns 0 when allowed, else the seconds to wait."""
+def _now_s(now: float | None) -> int:
+    return int(now if now is not None else datetime.now(timezone.utc).timestamp())
+
+
+def key_for(settings: Settings, what: str, who: str) -> str:
+    """What is stored for (action, client): the action in clear, the client as a keyed hash."""
+    return f"{what[:60]}:{keyed(settings, 'rate', what, who)[:40]}"
+
+
+def hit(engine: Engine, settings: Settings, what: str, who: str, limit: str, now: float | None = None) -> int:
+    """Count one request by `who` against `what`; returns 0 when allowed, else the seconds to wait."""
     count, period = parse_limit(limit)
-    now_s = int(now if now is not None else datetime.now(timezone.utc).timestamp())
+    now_s = _now_s(now)
     window = now_s - now_s % period
-    key = key[:200]
     with writing(engine) as conn:
-        stmt = insert_for(engine)(rate_hits).values(key=key, window_start=window, hits=1)
+        stmt = insert_for(engine)(rate_hits).values(key=key_for(settings, what, who), window_start=window, hits=1)
         stmt = stmt.on_conflict_do_update(index_elements=["key", "window_start"],
                                           set_={"hits": rate_hits.c.hits + 1}).returning(rate_hits.c.hits)
         hits = conn.execute(stmt).scalar_one()
-        if hits == 1 and secrets.randbelow(50) == 0:  # now and then, forget windows over a day old
-            conn.execute(sa.delete(rate_hits).where(rate_hits.c.window_start < now_s - 86400))
     return 0 if hits <= count else window + period - now_s
+
+
+def keep_s(settings: Settings) -> int:
+    """How long windows are kept: a day, or the longest period of any `*_limit` setting."""
+    periods = [parse_limit(getattr(settings, f.name))[1] for f in dataclasses.fields(settings)
+               if f.name.endswith("_limit") and isinstance(getattr(settings, f.name), str)]
+    return max([KEEP_S, *periods])
+
+
+def purge(engine: Engine, settings: Settings, now: float | None = None) -> int:
+    """Delete windows older than keep_s(settings); returns how many."""
+    with writing(engine) as conn:
+        return conn.execute(sa.delete(rate_hits).where(
+            rate_hits.c.window_start < _now_s(now) - keep_s(settings))).rowcount

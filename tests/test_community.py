@@ -274,10 +274,10 @@ def test_moderator_add_command(cli, tmp_path, monkeypatch):
 
 def test_rate_limit_windows_are_shared_and_reset(site):
     st, engine, post_id, app = site
-    assert [ratelimits.hit(engine, "t:1", "2/1m", now=600) for _ in range(3)] == [0, 0, 60]
-    assert ratelimits.hit(engine, "t:1", "2/1m", now=659) == 1
-    assert ratelimits.hit(engine, "t:1", "2/1m", now=660) == 0  # a new window
-    assert ratelimits.hit(engine, "t:2", "2/1m", now=600) == 0  # another client
+    assert [ratelimits.hit(engine, st, "t", "1", "2/1m", now=600) for _ in range(3)] == [0, 0, 60]
+    assert ratelimits.hit(engine, st, "t", "1", "2/1m", now=659) == 1
+    assert ratelimits.hit(engine, st, "t", "1", "2/1m", now=660) == 0  # a new window
+    assert ratelimits.hit(engine, st, "t", "2", "2/1m", now=600) == 0  # another client
 
 
 # --- the public moderation log ---------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Signing in, under attack (issue 16): the redirect after signing in stays on this site, the
-Secure flag believes only trusted proxies, and unknown addresses cost no extra time on a
-process's first sign-in.
+Secure flag believes only trusted proxies, unknown addresses cost no extra time on a
+process's first sign-in, and what rate limits count is stored hashed and forgotten.
 
 WebTest on the real app over a real migrated database (SQLite, and PostgreSQL too); each
 client is a TestApp with its own cookies and its own REMOTE_ADDR.
@@ -45,6 +45,10 @@ class Site:
         self.engine = db.make_engine(self.settings)
         db.migrate(self.engine)
         accounts.add_moderator(self.engine, EMAIL, PASSWORD)
+        feed, _ = feed_store.add_feed(self.engine, "http://127.0.0.1:9/feed.xml", title="Valley Branch")
+        post_store.save_posts(self.engine, feed, [Post(feed.id, "g1", "http://127.0.0.1:9/p/1", "Saving the library",
+                                                       "<p>In full.</p>", identity="g:1")])
+        self.post_id = post_store.list_posts(self.engine)[0]["id"]
         self.app = make_app(self.settings)
 
     def client(self, ip: str = CLIENT_A, **environ) -> webtest.TestApp:
@@ -127,10 +131,7 @@ def test_same_site_paths_are_kept(site, good):
 @pytest.mark.parametrize("crafted", ["/\t/evil.example", "//evil.example", "/\\evil.example", "https://evil.example"])
 def test_moderator_forms_next_stays_on_the_site_too(site, crafted):
     """The moderators' forms carry a `next` of their own (web/moderate.py): the same rule."""
-    feed, _ = feed_store.add_feed(site.engine, "http://127.0.0.1:9/feed.xml", title="Valley Branch")
-    post_store.save_posts(site.engine, feed, [Post(feed.id, "g1", "http://127.0.0.1:9/p/1", "Saving the library",
-                                                   "<p>In full.</p>", identity="g:1")])
-    post_id = post_store.list_posts(site.engine)[0]["id"]
+    post_id = site.post_id
     client = site.client()
     sign_in(client)
     page = client.get("/moderate")
@@ -192,3 +193,70 @@ def test_the_dummy_hash_is_made_when_the_app_is_built(tmp_path, monkeypatch):
     sign_in(site.client(), email="nobody@hustings.example", status=401)
     assert made == []  # nothing hashed on the way: the unknown address costs one verify, like a wrong password
     site.engine.dispose()
+
+
+# --- item 6: no raw address or typed e-mail is stored, and windows are forgotten on a schedule -------------
+
+
+def all_rows(engine, tables=None) -> dict[str, list[str]]:
+    """Every row of every table (or the named ones), each as one string of its values."""
+    out = {}
+    with engine.connect() as conn:
+        for table in db.metadata.sorted_tables:
+            if tables is None or table.name in tables:
+                out[table.name] = [" ".join(str(v) for v in row) for row in conn.execute(sa.select(table))]
+    return out
+
+
+def test_rate_limits_store_no_raw_address_or_typed_email(tmp_path):
+    site = Site(tmp_path, login_limit="6/15m", recommend_limit="2/1m")
+    stranger = "Stranger.Person@Elsewhere.example"
+    client = site.client(CLIENT_A)
+    for email in (stranger, EMAIL.upper()):
+        for _ in range(3):
+            sign_in(client, email=email, password="not the password at all", status=401)
+    sign_in(client, email=stranger, password="not the password at all", status=429)
+    page = client.get(f"/posts/{site.post_id}")
+    for status in (303, 303, 429):  # a rate-limited action
+        client.post(f"/posts/{site.post_id}/recommend", {"csrf_token": token_of(page)}, status=status)
+    rows = all_rows(site.engine)
+    assert rows["rate_hits"], "the limits counted something"
+    for table, values in rows.items():
+        for value in values:
+            assert CLIENT_A not in value, (table, value)
+            assert stranger.lower() not in value.lower(), (table, value)
+    for value in rows["rate_hits"]:
+        assert EMAIL not in value.lower(), value  # the moderator's own address, as typed at sign-in
+    site.engine.dispose()
+
+
+def test_rate_limit_windows_are_purged_by_a_scheduled_job(site):
+    from community import ratelimits
+    from community.jobs import jobs
+
+    job = next(j for j in jobs(site.engine, site.settings) if j.id == "purge_rate_hits")
+    assert job.every_s <= 3600
+    now = 10_000_000
+    ratelimits.hit(site.engine, site.settings, "login", CLIENT_A, "10/15m", now=now - 2 * 86400)
+    ratelimits.hit(site.engine, site.settings, "login", CLIENT_A, "10/15m", now=now - 600)
+    assert len(all_rows(site.engine, {"rate_hits"})["rate_hits"]) == 2
+    assert ratelimits.purge(site.engine, site.settings, now=now) == 1
+    assert len(all_rows(site.engine, {"rate_hits"})["rate_hits"]) == 1
+    job.func(*job.args)  # as the worker runs it, on today's clock: both are long gone
+    assert all_rows(site.engine, {"rate_hits"})["rate_hits"] == []
+
+
+def test_a_limit_longer_than_a_day_keeps_its_windows(tmp_path):
+    from community import ratelimits
+
+    site = Site(tmp_path, submit_limit="10/2d")
+    assert ratelimits.keep_s(site.settings) == 2 * 86400
+    site.engine.dispose()
+
+
+def test_privacy_page_says_what_is_kept_for_how_long_and_why(site):
+    text = " ".join(site.client().get("/privacy").text.split())
+    for said in ("hustings_reader", "365 days", "ballot is a political opinion", "keyed hash",
+                 "salted with the day", "deleted 24 hours after it starts", "contact e-mail address",
+                 "never store your IP address"):
+        assert said in text, said

@@ -8,10 +8,11 @@ from datetime import datetime, timezone
 import bottle
 
 from aggregator import listings, ranking
-from community import submissions
+from community import ratelimits, submissions
 from community.polls import store as poll_store
 from index.query import QueryError
 
+from . import security
 from .request import Out, Site
 
 PER_PAGE = ranking.PAGE_SIZE
@@ -194,7 +195,9 @@ def about(site: "Site", params: dict) -> "Out":
 
 
 def privacy(site: "Site", params: dict) -> "Out":
-    return out(site.render("privacy.html", title="Privacy"))
+    # What the page promises comes from the code that keeps the promise.
+    return out(site.render("privacy.html", title="Privacy", reader_cookie_days=security.READER_COOKIE_DAYS,
+                           rate_keep_h=ratelimits.keep_s(site.settings) // 3600))
 
 
 def healthz(site: "Site", params: dict) -> "Out":

@@ -130,8 +130,8 @@ def _https(site: Site) -> bool:
 
 def set_reader_cookie(site: Site, v: Visitor) -> None:
     if v.new_reader:
-        bottle.response.set_cookie(security.READER_COOKIE, v.reader_cookie, max_age=365 * 86400, path="/",
-                                   httponly=True, samesite="lax", secure=_https(site))
+        bottle.response.set_cookie(security.READER_COOKIE, v.reader_cookie, path="/", httponly=True,
+                                   max_age=security.READER_COOKIE_DAYS * 86400, samesite="lax", secure=_https(site))
 
 
 def set_session_cookie(site: Site, token: str | None) -> None:
@@ -166,7 +166,7 @@ def check_rate(site: Site, what: str, limit: str, who: str) -> None:
     """429 with Retry-After when `who` has used up `what` (unless rate_limits is off)."""
     if not site.settings.rate_limits:
         return
-    wait = ratelimits.hit(site.engine, f"{what}:{who}", limit)
+    wait = ratelimits.hit(site.engine, site.settings, what, who, limit)
     if wait:
         raise bottle.HTTPError(429, f"too many attempts from here; try again in {wait} seconds",
                                **{"Retry-After": str(wait)})

@@ -9,7 +9,8 @@
   a proxy's `X-Forwarded-Proto` says only when it is one of `trusted_proxies`);
   community.accounts stores its hash.
 * **Addresses**: behind a proxy, `trusted_proxies` says whose `X-Forwarded-For` to believe.
-  Rate limits (community.ratelimits) count in the database, so every process shares them.
+  Rate limits (community.ratelimits) count in the database, so every process shares them,
+  under a keyed hash of the address (never the address), forgotten after a day.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aggregator.settings import Settings
 from community.identity import keyed
 
 READER_COOKIE = "hustings_reader"
+READER_COOKIE_DAYS = 365  # a reader's recommendations and ballots stay theirs for a year (/privacy says so)
 
 
 SESSION_COOKIE = "hustings_session"
