@@ -120,9 +120,9 @@ posts = sa.Table(
     sa.Column("url_norm", sa.String(2048), nullable=False, server_default="", index=True),
     sa.Column("title", sa.String(1000), nullable=False, server_default=""),
     sa.Column("author", sa.String(500), nullable=False, server_default=""),
-    sa.Column("published", UTCDateTime, nullable=False),  # the feed's claim, never after first_seen
+    sa.Column("published", UTCDateTime, nullable=False),  # the feed's claim, never after first_seen: what ranks
     sa.Column("published_claimed", UTCDateTime, nullable=True),  # as the feed said it, if it did
-    sa.Column("first_seen", UTCDateTime, nullable=False, index=True),  # what ranking uses
+    sa.Column("first_seen", UTCDateTime, nullable=False, index=True),  # when we first saw it
     sa.Column("updated_at", UTCDateTime, nullable=False),  # last time its content changed here
     sa.Column("content_html", sa.Text, nullable=False, server_default=""),  # sanitised
     sa.Column("summary", sa.Text, nullable=False, server_default=""),  # plain text
@@ -151,6 +151,9 @@ posts = sa.Table(
     sa.Column("fulltext_error", sa.Text, nullable=False, server_default=""),
     sa.UniqueConstraint("feed_id", "key"),
     sa.Index("ix_posts_feed_first_seen", "feed_id", "first_seen"),
+    # Ranking, /new and blog pages order and age posts by their own date (migration 0008).
+    sa.Index("ix_posts_published", "published"),
+    sa.Index("ix_posts_feed_published", "feed_id", "published"),
 )
 
 # Named counters kept in one row each; bumped inside the writing transaction so

@@ -57,10 +57,11 @@ def posts_by_id(engine: Engine, ids: list[int]) -> dict[int, dict]:
 def ranked_candidates(engine: Engine, window_h: float) -> list[ranking.Candidate]:
     """Every post that could reach the ranked pages, and no more.
 
-    The newest CANDIDATES posts, plus older ones whose recommendations could lift them
-    past the last of those: a post needs log10(1 + r) windows of head start, so
-    nothing first seen more than log10(1 + most recommendations) windows before the
-    oldest candidate can rank above it.
+    Posts age from their own date (`published`, which the store never lets be later than
+    first_seen), so the candidates are the CANDIDATES most recently published, plus older
+    ones whose recommendations could lift them past the last of those: a post needs
+    log10(1 + r) windows of head start, so nothing published more than log10(1 + most
+    recommendations) windows before the oldest candidate can rank above it.
 
     The editor's picks in the front page's box are left out: they are shown above the
     ranked list. An older pick, beyond the box, is ranked like any post, so featuring a
@@ -68,25 +69,25 @@ def ranked_candidates(engine: Engine, window_h: float) -> list[ranking.Candidate
     """
     boxed = {p["id"] for p in editors_picks(engine)}
     with reading(engine) as conn:
-        base = sa.select(posts.c.first_seen).join(feeds, feeds.c.id == posts.c.feed_id).where(_visible())
-        cutoff = conn.execute(base.order_by(posts.c.first_seen.desc()).limit(1).offset(CANDIDATES - 1)).scalar()
+        base = sa.select(posts.c.published).join(feeds, feeds.c.id == posts.c.feed_id).where(_visible())
+        cutoff = conn.execute(base.order_by(posts.c.published.desc()).limit(1).offset(CANDIDATES - 1)).scalar()
         where = [_visible()]
         if cutoff is not None:
             # The most any post has, hidden ones included: an upper bound is all the window
             # needs, and a bare max() is one step down ix_posts_recommendations (with the
             # visibility join it was a full scan, 13-20 ms at 10,000 posts).
             most = conn.execute(sa.select(sa.func.max(posts.c.recommendations))).scalar() or 0
-            where.append(posts.c.first_seen >= cutoff - timedelta(hours=window_h * math.log10(1 + most)))
+            where.append(posts.c.published >= cutoff - timedelta(hours=window_h * math.log10(1 + most)))
         # Editor's picks are left out here, in Python, not with `featured_at IS NULL` in SQL:
         # SQLite (no ANALYZE statistics) then walked ix_posts_featured_at, which nearly every
-        # post matches, and read every post instead of the first_seen range (10,000 posts for
+        # post matches, and read every post instead of the date range (10,000 posts for
         # 1,566 candidates: about 10 ms more per uncached front page; docs/performance.md, Web).
         query = (
-            sa.select(posts.c.id, posts.c.feed_id, posts.c.first_seen, posts.c.recommendations)
+            sa.select(posts.c.id, posts.c.feed_id, posts.c.first_seen, posts.c.recommendations, posts.c.published)
             .join(feeds, feeds.c.id == posts.c.feed_id).where(*where)
         )
-        return [ranking.Candidate(r.id, r.feed_id, r.first_seen, r.recommendations) for r in conn.execute(query)
-                if r.id not in boxed]
+        return [ranking.Candidate(r.id, r.feed_id, r.first_seen, r.recommendations, r.published)
+                for r in conn.execute(query) if r.id not in boxed]
 
 
 def editors_picks(engine: Engine, limit: int = 3) -> list[dict]:
@@ -100,11 +101,13 @@ def editors_picks(engine: Engine, limit: int = 3) -> list[dict]:
 
 
 def newest(engine: Engine, *, page: int, per_page: int, blog_id: int | None = None) -> tuple[list[dict], bool]:
-    """Latest first by when we first saw them; and whether there is a next page."""
+    """Latest first by the posts' own dates (never later than when we first saw them: an
+    old back catalogue sorts by its age, not by the day its blog joined); and whether there
+    is a next page."""
     query = sa.select(*_post_columns).join(feeds, feeds.c.id == posts.c.feed_id).where(_visible())
     if blog_id is not None:
         query = query.where(posts.c.feed_id == blog_id)
-    query = query.order_by(posts.c.first_seen.desc(), posts.c.id.desc()).limit(per_page + 1).offset((page - 1) * per_page)
+    query = query.order_by(posts.c.published.desc(), posts.c.id.desc()).limit(per_page + 1).offset((page - 1) * per_page)
     with reading(engine) as conn:
         rows = [post_dict(r) for r in conn.execute(query)]
     return rows[:per_page], len(rows) > per_page

@@ -398,61 +398,54 @@ def test_every_ranked_page_keeps_the_caps_and_lists_every_visible_post_once(site
     picks = {site.post["pick_old"], site.post["pick_new"]}
     assert set(ids) == site.visible - picks, "every visible post is ranked once (the boxed picks apart), nothing else"
     assert [p["rank"] for p in hot] == list(range(1, len(hot) + 1))
-    # The pages as the API serves them.
+    # The pages as the API serves them: full but the last (a cap never leaves a place empty).
     pages, page = [], 1
     while True:
         data = site.get(f"/api/posts?sort=hot&page={page}").json
         pages.append(data["posts"])
         blogs = [p["blog"]["id"] for p in data["posts"]]
-        assert 1 <= len(blogs) <= 30
-        assert max(blogs.count(b) for b in blogs) <= 2, (page, blogs)
+        assert len(blogs) == 30 or not data["next_page"], (page, len(blogs))
         if page == 1:
-            assert len(blogs) == 30 and len(set(blogs[:10])) == 10
+            assert len(set(blogs[:10])) == 10
         if not data["next_page"]:
             break
         page += 1
     assert [p["id"] for posts in pages for p in posts] == ids
-    assert len(pages) == 20  # the prolific blog's forty posts, two a page
+    assert len(pages) == math.ceil(len(ids) / 30)
     prolific = [p for p in hot if p["blog"]["id"] == site.blog["prolific"]]
     assert len(prolific) == 40
-    assert all(sum(p["blog"]["id"] == site.blog["prolific"] for p in posts) == 2 for posts in pages)
+    # Two a page while the quiet blogs have posts in reach; the prolific blog's older posts
+    # then fill the places: a page has more of them only when no other blog has a post left.
+    for number, posts in enumerate(pages):
+        if sum(p["blog"]["id"] == site.blog["prolific"] for p in posts) > 2:
+            # (The post dated 2011 is out of reach: no cap pulls it up for variety.)
+            assert all(p["blog"]["id"] == site.blog["prolific"] or p["id"] == site.post["old_claim"]
+                       for ps in pages[number + 1:] for p in ps)
+    assert sum(p["blog"]["id"] == site.blog["prolific"] for p in pages[0]) == 2
     moved = [p for p in prolific if p["why"]["note"]]
     assert moved and all(p["why"]["note"].startswith("moved down from ") for p in moved)
-
-    # Each place goes to the best post (score, then later first_seen, then higher id) whose blog is
-    # under its cap there: whatever was passed over belongs to a blog at its cap on that page.
-    def key(p):
-        return (p["why"]["score"], p["first_seen"], p["id"])
-
-    for number, posts in enumerate(pages, start=1):
-        later = [p for ps in pages[number - 1:] for p in ps]
-        for slot, p in enumerate(posts, start=1):
-            cap = 1 if number == 1 and slot <= 10 else 2
-            before = [q["blog"]["id"] for q in posts[:slot - 1]]
-            passed_over = [q for q in later[slot:] if key(q) > key(p)]
-            for q in passed_over:
-                assert before.count(q["blog"]["id"]) >= cap, (number, slot, p["id"], q["id"])
+    # (tests/test_front_page.py checks every place against the rule, post by post.)
 
 
-def test_ranking_uses_first_seen_never_the_claimed_date(site):
+def test_ranking_ages_posts_from_their_own_date_clamped_to_first_sight(site):
     hot = {p["id"]: p for p in api_hot(site)}
     old = hot[site.post["old_claim"]]
-    assert old["published"].startswith("2011-05-01")  # the claim is kept and shown ...
-    assert old["why"]["hours_since_first_seen"] < 0.1  # ... but the age is ours
-    assert old["rank"] <= 2
+    assert old["published"].startswith("2011-05-01")  # first seen just now, but from 2011 ...
+    assert old["why"]["hours_since_published"] > 24 * 365 * 10  # ... and aged as such
+    assert old["rank"] == len(hot), "the oldest post ranks last"
     future = hot[site.post["future_claim"]]
-    assert 39.9 <= future["why"]["hours_since_first_seen"] <= 40.5
-    assert future["rank"] > 30  # a date in 2099 lifts nothing
+    assert 39.9 <= future["why"]["hours_since_published"] <= 40.5  # a date in 2099 counts as first seen
     assert future["published"] == future["first_seen"]  # the future claim was not believed
-    # Every post's age term is from first_seen.
+    # Every post's age term is from its date, which is never later than its first sighting.
     for p in hot.values():
-        seen = datetime.fromisoformat(p["first_seen"].replace("Z", "+00:00"))
-        assert p["why"]["hours_since_first_seen"] == pytest.approx(
-            (datetime.now(timezone.utc) - seen).total_seconds() / 3600, abs=0.2)
-    # The newest list is by first_seen too: the 2011 claim leads it.
-    newest = site.get("/api/posts?sort=new").json["posts"]
-    assert newest[0]["id"] == site.post["old_claim"]
-    assert post_links(site.get("/new").text)[0] == site.post["old_claim"]
+        published = datetime.fromisoformat(p["published"].replace("Z", "+00:00"))
+        assert p["published"] <= p["first_seen"]
+        assert p["why"]["hours_since_published"] == pytest.approx(
+            (datetime.now(timezone.utc) - published).total_seconds() / 3600, abs=0.2)
+    # The newest list is by the posts' dates too: the 2011 post is at its very end.
+    newest = [p["id"] for page in (1, 2, 3, 4) for p in site.get(f"/api/posts?sort=new&page={page}").json["posts"]]
+    assert newest[-1] == site.post["old_claim"]
+    assert site.post["old_claim"] not in post_links(site.get("/new").text)
 
 
 def test_recommendations_outrank_a_slightly_newer_post(site):
@@ -460,7 +453,7 @@ def test_recommendations_outrank_a_slightly_newer_post(site):
     rec, fresh = hot[site.post["recommended"]], hot[site.post["fresher"]]
     assert rec["recommendations"] == 50 and rec["why"]["recommendation_points"] == pytest.approx(1.7076, abs=1e-3)
     assert fresh["why"]["recommendation_points"] == 0
-    assert rec["why"]["hours_since_first_seen"] > fresh["why"]["hours_since_first_seen"]
+    assert rec["why"]["hours_since_published"] > fresh["why"]["hours_since_published"]
     assert rec["rank"] == 1 < fresh["rank"]
     assert rec["why"]["window_hours"] == site.settings.rank_window_h
 
@@ -469,7 +462,7 @@ def test_api_score_terms_follow_the_formula(site):
     for p in api_hot(site):
         why = p["why"]
         assert why["recommendation_points"] == pytest.approx(math.log10(1 + p["recommendations"]), abs=1e-4)
-        assert why["age_points"] == pytest.approx(-why["hours_since_first_seen"] / why["window_hours"], abs=1e-3)
+        assert why["age_points"] == pytest.approx(-why["hours_since_published"] / why["window_hours"], abs=1e-3)
         assert why["score"] == pytest.approx(why["recommendation_points"] + why["age_points"], abs=2e-4)
 
 
@@ -495,11 +488,12 @@ def test_a_pick_is_not_a_hidden_boost(site):
         featured = name != "fresher"
         assert data["featured"] is featured and data["why"]["featured"] is featured
         seen = datetime.fromisoformat(data["first_seen"].replace("Z", "+00:00"))
-        terms = ranking.score_terms(ranking.Candidate(pid, data["blog"]["id"], seen, data["recommendations"]),
-                                    now=now, window_h=site.settings.rank_window_h)
+        published = datetime.fromisoformat(data["published"].replace("Z", "+00:00"))
+        terms = ranking.score_terms(ranking.Candidate(pid, data["blog"]["id"], seen, data["recommendations"],
+                                                      published), now=now, window_h=site.settings.rank_window_h)
         for term in ("recommendations", "recommendation_points", "window_hours"):
             assert data["why"][term] == terms[term], (name, term)
-        for term in ("hours_since_first_seen", "age_points", "score"):
+        for term in ("hours_since_published", "age_points", "score"):
             assert data["why"][term] == pytest.approx(terms[term], abs=2e-3), (name, term)
         assert (pid in hot_ids) is not featured
         assert (data["why"]["rank"] is None) is featured
@@ -640,7 +634,7 @@ def test_post_page_shows_sanitised_content_the_original_and_why(site):
     assert f"It is number {data['why']['rank']} on the front page" in why
     assert "Recommendations" in why and "Age" in why and "Score" in why
     assert f"{data['why']['score']:+.2f}" in why
-    assert f"{data['why']['hours_since_first_seen']:.1f} hours" in why
+    assert f"{data['why']['hours_since_published']:.1f} hours" in why
     assert data["why"]["window_hours"] == 24.0
     assert data["content_html"].count("Styled words") == 1 and "<script" not in data["content_html"]
 
@@ -894,10 +888,8 @@ def test_feeds_out_survive_characters_xml_cannot_carry(tmp_path):
             parsed_out = feedparser.parse(web.get(url).body)
             assert parsed_out.bozo == 0, (url, parsed_out.get("bozo_exception"))
             titles = sorted(e.title for e in parsed_out.entries)
-            if url.startswith("/feed."):  # one blog: one post in the top ten
-                assert len(titles) == 1 and titles[0] in ("Ring the bell", "Second bell"), url
-            else:
-                assert titles == ["Ring the bell", "Second bell"], url
+            # One blog: both posts on the front page too (a cap never leaves a place empty).
+            assert titles == ["Ring the bell", "Second bell"], url
         opml = web.get("/blogs.opml").body
         assert listparser.parse(opml).bozo == 0
         feeds, _ = read_opml(opml)
@@ -934,7 +926,7 @@ def test_api_posts_shapes(site):
             "recommendations", "featured", "rank", "why"} <= set(p)
     assert set(p["blog"]) == {"id", "title", "url", "link"}
     assert p["link"] == f"{site.settings.site_url}/posts/{p['id']}"
-    assert {"recommendations", "recommendation_points", "hours_since_first_seen", "age_points", "window_hours",
+    assert {"recommendations", "recommendation_points", "hours_since_published", "age_points", "window_hours",
             "score", "note"} <= set(p["why"])
     new = site.get("/api/posts?sort=new&page=2").json
     assert new["sort"] == "new" and new["page"] == 2 and len(new["posts"]) == 30
@@ -1139,7 +1131,7 @@ def test_featuring_a_post_changes_no_score_and_never_takes_it_off_the_front_page
         return web.get("/api/posts?sort=hot").json["posts"]
 
     def terms(posts):
-        return {p["id"]: (p["why"]["recommendation_points"], round(p["why"]["hours_since_first_seen"], 1))
+        return {p["id"]: (p["why"]["recommendation_points"], round(p["why"]["hours_since_published"], 1))
                 for p in posts}
 
     before = hot()

@@ -153,7 +153,7 @@ def _templates(settings: Settings) -> jinja2.Environment:
         window_h=settings.rank_window_h,
         csrf_token=security.CSRF_PLACEHOLDER,  # web/app.py puts the reader's own token in its place
     )
-    env.filters.update(ago=pages.ago, day=pages.day, iso=pages.iso)
+    env.filters.update(ago=pages.ago, day=pages.day, iso=pages.iso, dated=pages.dated)
     return env
 
 

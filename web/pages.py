@@ -109,7 +109,8 @@ def post_context(site: "Site", post_id: int) -> dict:
         "page": placed.page if placed else None,
         "note": placed.note if placed else "",
         "terms": placed.terms if placed else ranking.score_terms(
-            ranking.Candidate(item["id"], item["feed_id"], item["first_seen"], item["recommendations"]),
+            ranking.Candidate(item["id"], item["feed_id"], item["first_seen"], item["recommendations"],
+                              item["published"]),
             now=now(), window_h=site.settings.rank_window_h),
     }
     related = site.searcher.related(post_id, limit=5)
@@ -191,7 +192,8 @@ def search(site: "Site", params: dict) -> "Out":
 def about(site: "Site", params: dict) -> "Out":
     return out(site.render("about.html", title="About", top_slots=ranking.TOP_SLOTS,
                            top_per_blog=ranking.TOP_PER_BLOG, page_per_blog=ranking.PAGE_PER_BLOG,
-                           page_size=ranking.PAGE_SIZE))
+                           page_size=ranking.PAGE_SIZE,
+                           recent_days=round(site.settings.rank_window_h * ranking.RECENT_WINDOWS / 24)))
 
 
 def privacy(site: "Site", params: dict) -> "Out":
@@ -219,6 +221,13 @@ def ago(when: datetime | None, at: datetime | None = None) -> str:
             text = f"{n} {unit}{'s' if n != 1 else ''}"
             return f"in {text}" if future else f"{text} ago"
     return "just now"
+
+
+def dated(when: datetime | None, at: datetime | None = None) -> str:
+    """A post's date for a listing: "3 hours ago" this week, the day itself before that."""
+    if when is not None and ((at or now()) - when).total_seconds() >= 7 * 86400:
+        return day(when)
+    return ago(when, at)
 
 
 def day(when: datetime | None) -> str:
