@@ -294,14 +294,77 @@ submissions = sa.Table(
 outbox = sa.Table(
     "outbox",
     metadata,
-    # Messages to bloggers; a mailer will send them later (sent_at).
+    # Every message the site sends (bloggers' notices, confirmations, digests), one row each,
+    # delivered over SMTP by community/mailer.py with retries (migration 0009, docs/mail.md).
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("to_address", sa.String(320), nullable=False),
     sa.Column("subject", sa.String(300), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # plain text; a digest's is made for its reader when sent
+    sa.Column("html_body", sa.Text, nullable=False, server_default=""),  # an HTML alternative, if any
     sa.Column("kind", sa.String(32), nullable=False, server_default=""),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="queued"),  # queued | sent | failed | cancelled
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),  # backoff after a 4xx; NULL: at once
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+    # A sender's claim (like feeds'): who, and until when; a claim whose time passed, or whose
+    # process on this host is gone, is taken over, so a killed sender repeats at most one message.
+    sa.Column("claimed_by", sa.String(200), nullable=False, server_default=""),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("digest_issues.id", ondelete="CASCADE"), nullable=True),
+    sa.UniqueConstraint("issue_id", "subscriber_id"),  # exactly one digest per issue per subscriber
+    sa.Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    # Readers of the digest (issue 12). Double opt-in: nothing but the confirmation is sent
+    # until confirmed_at. A subscriber who leaves is deleted after the bounce window.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),  # normalised (community/addresses.py)
+    sa.Column("frequency", sa.String(8), nullable=False, server_default="daily"),  # daily | weekly
+    sa.Column("categories", sa.Text, nullable=False, server_default="[]"),  # JSON list; empty: every category
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),  # pending|confirmed|suspended|left
+    sa.Column("nonce", sa.String(32), nullable=False),  # keys the subscriber's links; new when they come back
+    sa.Column("source", sa.String(32), nullable=False, server_default="web"),  # web | command line | import
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("confirm_sent_at", UTCDateTime, nullable=True),
+    sa.Column("confirmed_at", UTCDateTime, nullable=True),
+    sa.Column("left_at", UTCDateTime, nullable=True),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),  # permanent failures in a row
+    sa.Column("last_failure", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_subscribers_status_frequency", "status", "frequency"),
+)
+
+digest_issues = sa.Table(
+    "digest_issues",
+    metadata,
+    # One issue of the digest, fixed when built: the archive and every subscriber's copy agree.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("period", sa.String(8), nullable=False),  # daily | weekly
+    sa.Column("key", sa.String(10), nullable=False),  # 2026-12-05 | 2026-W49: the day or week it is published
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),  # JSON: posts, picks, polls, new blogs, the editor's note
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("queued_at", UTCDateTime, nullable=True),  # when its subscribers' outbox rows were written
+    sa.UniqueConstraint("period", "key"),
+)
+
+digest_notes = sa.Table(
+    "digest_notes",
+    metadata,
+    # The editor's note for an issue not built yet, written at /moderate/digest.
+    sa.Column("period", sa.String(8), primary_key=True),
+    sa.Column("key", sa.String(10), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_by", sa.String(320), nullable=False, server_default=""),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 moderation_log = sa.Table(

@@ -78,6 +78,20 @@ class Settings:
     recommend_limit: str = "60/1m"  # recommendations per address
     vote_limit: str = "30/1m"  # ballots per address
     submit_limit: str = "10/1h"  # blog submissions (each fetches the blog) per address
+    # --- mail: confirmations, the digest and bloggers' messages (docs/mail.md) --------
+    smtp_host: str = ""  # the SMTP server that relays our mail; empty: nothing is sent, it waits in the outbox
+    smtp_port: int = 587  # 587 submission (starttls), 465 (tls), 25 (a local relay, none)
+    smtp_security: str = "starttls"  # none | starttls | tls; never send a password over none
+    smtp_user: str = ""  # empty: no AUTH
+    smtp_password: str = ""
+    smtp_timeout_s: float = 30.0  # a server silent this long is down: the batch waits for the next run
+    mail_from: str = ""  # "Name <address>"; empty: "<site_name> <digest@host of site_url>"
+    mail_rate_per_s: float = 10.0  # messages a second at most, so a relay's limits are kept (0: no limit)
+    dkim_key_file: str = ""  # a PEM RSA private key: set it (and dkim_selector) to sign every message
+    dkim_selector: str = ""  # the DNS selector its public key is published under (<selector>._domainkey)
+    digest_send_time: str = "07:00"  # when the daily digest goes out (the weekly one on Mondays), local time
+    digest_timezone: str = "Europe/London"  # the zone digest_send_time and the issues' dates are in
+    subscribe_limit: str = "10/1h"  # subscription forms per address (each may send a confirmation)
     # --- scheduling --------------------------------------------------------
     dispatch_every_s: int = 60  # how often the worker looks for due feeds
     claim_lease_s: int = 300  # a worker's claim on a due feed lapses after this (it died): another fetches it
@@ -164,7 +178,7 @@ def _validate(s: Settings) -> None:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
             raise SettingsError(f"setting 'trusted_proxies': {net!r} is not a network in CIDR form") from None
-    for name in ("login_limit", "recommend_limit", "vote_limit", "submit_limit"):
+    for name in ("login_limit", "recommend_limit", "vote_limit", "submit_limit", "subscribe_limit"):
         try:
             parse_limit(getattr(s, name))
         except ValueError as exc:
@@ -205,6 +219,41 @@ def _validate(s: Settings) -> None:
         bad("user_agent", "must be one line")
     if not s.site_url.startswith(("http://", "https://")) or any(c.isspace() for c in s.site_url):
         bad("site_url", "must be an http or https URL")
+    _validate_mail(s, bad)
+
+
+def _validate_mail(s: Settings, bad) -> None:
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if s.smtp_security not in ("none", "starttls", "tls"):
+        bad("smtp_security", "choose none, starttls or tls")
+    if not 0 < s.smtp_port < 65536:
+        bad("smtp_port", "must be a port number, 1 to 65535")
+    if s.smtp_timeout_s <= 0:
+        bad("smtp_timeout_s", "must be greater than zero")
+    if s.mail_rate_per_s < 0:
+        bad("mail_rate_per_s", "must not be negative (0: no limit)")
+    for name in ("smtp_host", "smtp_user", "smtp_password", "mail_from", "dkim_selector"):
+        if any(c in getattr(s, name) for c in "\r\n\0"):
+            bad(name, "must be one line")
+    if s.mail_from:
+        _, address = parseaddr(s.mail_from)
+        if "@" not in address:
+            bad("mail_from", 'give an address, e.g. "Hustings <digest@hustings.example>"')
+        try:
+            Address(addr_spec=address)
+        except (ValueError, IndexError) as exc:
+            bad("mail_from", str(exc))
+    if bool(s.dkim_key_file) != bool(s.dkim_selector):
+        bad("dkim_selector" if s.dkim_key_file else "dkim_key_file", "DKIM needs both dkim_key_file and dkim_selector")
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", s.digest_send_time):
+        bad("digest_send_time", "give a time of day as HH:MM, e.g. 07:00")
+    try:
+        ZoneInfo(s.digest_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        bad("digest_timezone", "give an IANA time zone, e.g. Europe/London")
 
 
 _LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
