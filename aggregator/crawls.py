@@ -30,7 +30,7 @@ from .errors import AggregatorError
 from .fetch_history import FetchRecord
 from .guard import AddressGuard
 from .models import Feed
-from .settings import ENV_PREFIX, Settings
+from .settings import ENV_PREFIX, Settings, as_environ
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +49,6 @@ class CrawlOutcome:
 
     def as_dict(self) -> dict:
         return {**dataclasses.asdict(self), "feed_ids": list(self.feed_ids)}
-
-
-def settings_environ(settings: Settings) -> dict[str, str]:
-    """Every setting as a HUSTINGS_* variable, so the child runs with exactly the parent's settings."""
-    env = {}
-    for f in dataclasses.fields(Settings):
-        value = getattr(settings, f.name)
-        env[ENV_PREFIX + f.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
-    env[ENV_PREFIX + "DATABASE_URL"] = settings.resolved_database_url  # the very database, however it was chosen
-    return env
 
 
 def crawl_command(spider: str, feed_ids: Sequence[int], *, full: bool = False, again: bool = False,
@@ -85,7 +75,7 @@ def run_crawl(
     """
     ids = tuple(f.id for f in feeds)
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-    env.update(settings_environ(settings))
+    env.update(as_environ(settings))
     timeout_s = timeout_s or settings.crawl_deadline_s + KILL_GRACE_S
     started, clock = utcnow(), time.monotonic()
     try:

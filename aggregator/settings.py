@@ -74,7 +74,8 @@ class Settings:
     secret_key: str = ""  # signs CSRF tokens and keys stored hashes; empty: made once in data_dir/secret.key
     trusted_proxies: tuple[str, ...] = ()  # CIDRs of reverse proxies whose X-Forwarded-For is believed
     rate_limits: bool = True  # false (HUSTINGS_RATE_LIMITS=0) turns every limit off, for load tests
-    login_limit: str = "10/15m"  # sign-in attempts per address (and per e-mail address)
+    login_limit: str = "10/15m"  # sign-in attempts per client address, or per browser that has signed in before
+    login_account_limit: str = "20/15m"  # attempts on one moderator's address from browsers it never signed in on
     recommend_limit: str = "60/1m"  # recommendations per address
     vote_limit: str = "30/1m"  # ballots per address
     submit_limit: str = "10/1h"  # blog submissions (each fetches the blog) per address
@@ -178,7 +179,7 @@ def _validate(s: Settings) -> None:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
             raise SettingsError(f"setting 'trusted_proxies': {net!r} is not a network in CIDR form") from None
-    for name in ("login_limit", "recommend_limit", "vote_limit", "submit_limit", "subscribe_limit"):
+    for name in ("login_limit", "login_account_limit", "recommend_limit", "vote_limit", "submit_limit", "subscribe_limit"):
         try:
             parse_limit(getattr(s, name))
         except ValueError as exc:
@@ -336,3 +337,14 @@ def describe_settings() -> list[tuple[str, str, str]]:
             shown = str(default)
         rows.append((f.name, shown, ENV_PREFIX + f.name.upper()))
     return rows
+
+
+def as_environ(settings: Settings) -> dict[str, str]:
+    """Every setting as a HUSTINGS_* variable, so a child process runs with exactly these
+    settings, on the very database they resolve to (however it was chosen)."""
+    env = {}
+    for f in dataclasses.fields(Settings):
+        value = getattr(settings, f.name)
+        env[ENV_PREFIX + f.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
+    env[ENV_PREFIX + "DATABASE_URL"] = settings.resolved_database_url
+    return env

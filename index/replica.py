@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 FOLLOW_EVERY_S = 2.0  # a post stored by any worker is searchable on every node within a few seconds
 
 
+def applied_seq(settings: Settings) -> int:
+    """The last post change this node's index holds (0 when there is no index yet): cheap, a
+    small file read. Cached pages that show search results are keyed on it too, so a page
+    rendered before the replica caught up is rendered again once it has."""
+    path = current_dir(settings)
+    return int(writer.read_state(path).get("seq", 0)) if path else 0
+
+
 def lag(engine: Engine, settings: Settings) -> dict:
     """How far this node's replica is behind the database: in changes and in seconds (since the
     replica's last sync, when changes are waiting; 0 when it is up to date)."""

@@ -31,9 +31,24 @@ from aggregator import db
 from aggregator.listings import site_version
 from aggregator.settings import Settings
 from community import accounts, identity
+from index import replica
 from index.search import Searcher
 
-from . import api, community, moderate, moderate_polls, pages, poll_api, poll_pages, security, submit, syndication
+from . import (
+    api,
+    community,
+    digest_pages,
+    moderate,
+    moderate_polls,
+    pages,
+    poll_api,
+    poll_pages,
+    security,
+    submit,
+    subscribe,
+    syndication,
+)
+from . import reader_state
 from .cache import PageCache, Rendered, etag_for
 from .request import Site, Visitor, check_rate, form_params, query_params, secure, set_reader_cookie, visitor
 
@@ -45,6 +60,7 @@ TEMPLATES = HERE / "templates"
 
 
 MAX_ID = 2**63 - 1  # the largest id a database column holds
+NO_CSRF = "no csrf"  # a POST route's last field: its link's own signed token is its authority (RFC 8058)
 
 
 # --- the routes -------------------------------------------------------------------
@@ -94,9 +110,21 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("GET", "/api/polls", poll_api.api_polls, (), False),
     ("GET", "/api/polls/<poll_id:int>", poll_api.api_poll, (), False),
     ("GET", "/moderate/polls/new", moderate_polls.poll_new_form, (), False),
+    # The digest (web/subscribe.py, web/digest_pages.py). Issues are fixed once built, so their
+    # pages are cached; the archive and its feed change when an issue is built, so they are not.
+    ("GET", "/subscribe", subscribe.subscribe_form, ("email", "frequency"), False),
+    ("GET", "/subscribe/sent", subscribe.sent, (), True),
+    ("GET", "/subscribe/confirm", subscribe.confirm, ("token",), False),
+    ("GET", "/subscribe/manage", subscribe.manage, ("token", "saved"), False),
+    ("GET", "/unsubscribe", subscribe.unsubscribe_page, ("token",), False),
+    ("GET", "/digest", digest_pages.archive, (), False),
+    ("GET", "/digest.atom", digest_pages.atom, (), False),
+    ("GET", "/digest/<key:re:[0-9]{4}-[0-9]{2}-[0-9]{2}>", digest_pages.daily_issue, (), True),
+    ("GET", "/digest/week/<key:re:[0-9]{4}-W[0-9]{2}>", digest_pages.weekly_issue, (), True),
+    ("GET", "/moderate/digest", digest_pages.moderate_digest, ("saved",), False),
     # POST: (method, path, handler, the rate-limit setting that applies or None, -). Each checks
     # the form's csrf_token first, and answers with a 303 to the page to see.
-    ("POST", "/login", community.login, "login_limit", False),
+    ("POST", "/login", community.login, None, False),  # limited inside, by community.signin
     ("POST", "/logout", community.logout, None, False),
     ("POST", "/posts/<post_id:int>/recommend", community.recommend, "recommend_limit", False),
     ("POST", "/submit", submit.submit, "submit_limit", False),
@@ -113,6 +141,13 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("POST", "/polls/<poll_id:int>/vote", poll_pages.poll_vote, "vote_limit", False),
     ("POST", "/moderate/polls/new", moderate_polls.poll_create, None, False),
     ("POST", "/moderate/polls/<poll_id:int>/close", moderate_polls.poll_close, None, False),
+    ("POST", "/subscribe", subscribe.subscribe, "subscribe_limit", False),
+    ("POST", "/subscribe/manage", subscribe.manage_save, "subscribe_limit", False),
+    ("POST", "/subscribe/leave", subscribe.leave, None, False),
+    ("POST", "/moderate/digest/note", digest_pages.save_note, None, False),
+    # RFC 8058 one-click unsubscribe: mail clients POST with no cookie and no token, so this one
+    # form is NO_CSRF: the signed token in its address is the authority, and its body is not read.
+    ("POST", "/unsubscribe", subscribe.unsubscribe_one_click, None, NO_CSRF),
 ]
 
 
@@ -123,11 +158,12 @@ def make_app(settings: Settings) -> bottle.Bottle:
     accounts.prepare()  # before the first request, so no sign-in pays for it (issue 16)
     templates = _templates(settings)
     site = Site(settings, engine, Searcher(settings, engine), templates,
-                PageCache(lambda: site_version(engine), settings.page_cache_s))
+                PageCache(lambda: (site_version(engine), replica.applied_seq(settings)), settings.page_cache_s))
     app = bottle.Bottle(catchall=True)
     app.config["hustings.site"] = site
     for method, path, handler, params, cached in ROUTES:
-        wrapped = _wrap_post(site, handler, params) if method == "POST" else _wrap(site, handler, params, cached)
+        wrapped = (_wrap_post(site, handler, params, csrf=cached != NO_CSRF) if method == "POST"
+                   else _wrap(site, handler, params, cached))
         app.route(path, method, wrapped, name=f"{method.lower()}_{handler.__name__}")
     templates.globals["signed_in"] = lambda: visitor(site).moderator if bottle.request.get_cookie(
         security.SESSION_COOKIE) else None
@@ -152,6 +188,7 @@ def _templates(settings: Settings) -> jinja2.Environment:
         css_url="/static/style.css?v=" + hashlib.blake2b(css, digest_size=6).hexdigest(),
         window_h=settings.rank_window_h,
         csrf_token=security.CSRF_PLACEHOLDER,  # web/app.py puts the reader's own token in its place
+        rec_widget=reader_state.widget,  # a recommend button, made per reader on the way out
     )
     env.filters.update(ago=pages.ago, day=pages.day, iso=pages.iso, dated=pages.dated)
     return env
@@ -166,14 +203,14 @@ def _cache_key(params: dict[str, str]) -> str:
     return bottle.request.path + "?" + urllib.parse.urlencode(sorted(params.items()))
 
 
-def _wrap_post(site: Site, handler: Callable, limit: str | None) -> Callable:
+def _wrap_post(site: Site, handler: Callable, limit: str | None, csrf: bool = True) -> Callable:
     def route(**url_args):
         if any(isinstance(v, int) and abs(v) > MAX_ID for v in url_args.values()):
             raise bottle.HTTPError(404, "there is no such page")
-        form = form_params()
+        form = form_params() if csrf else {}
         v = visitor(site)
         given = (form.get("csrf_token") or [""])[0]
-        if v.new_reader or not security.same_token(given, v.csrf(site.settings)):
+        if csrf and (v.new_reader or not security.same_token(given, v.csrf(site.settings))):
             # No cookie (a new reader, or cookies off) or a token from another page or site.
             set_reader_cookie(site, v)
             raise bottle.HTTPError(403, "this form has expired or did not come from this site's page: go back, "
@@ -246,7 +283,9 @@ def _wrap(site: Site, handler: Callable, names: tuple[str, ...], cached: bool) -
             # A page with a form: the cached body with this reader's token; its ETag differs per reader.
             v = visitor(site)
             body = _personal(site, v, body)
-            etag = etag[:-1] + "-" + identity.keyed(site.settings, "etag", v.csrf(site.settings))[:8] + '"'
+            # Their recommendations and the live counts (web/reader_state.py); the ETag says which.
+            body, state = reader_state.personalise(site, v, body)
+            etag = etag[:-1] + "-" + identity.keyed(site.settings, "etag", v.csrf(site.settings))[:8] + state + '"'
             public = False  # not for shared caches
         res.set_header("ETag", etag)
         if entry.last_modified:

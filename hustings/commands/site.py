@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 from aggregator import scheduler
-from aggregator.settings import describe_settings
+from aggregator.errors import HustingsError
+from aggregator.settings import as_environ, describe_settings
 from community.jobs import jobs as community_jobs
 
 from .context import EXIT_OK, Context, log, print_json
@@ -44,12 +46,31 @@ def _listen(ctx: Context, args) -> tuple[str, int]:
 def cmd_serve(ctx: Context, args) -> int:
     from web import server
 
-    ctx.engine  # noqa: B018 (creates or checks the database before any worker starts)
+    engine = ctx.engine  # creates or checks the database before any web process starts
+    if engine.dialect.name != "sqlite" and not ctx.settings.secret_key:
+        # Each node would otherwise make its own data_dir/secret.key: a reader's CSRF token and
+        # hashed cookie from one node would mean nothing to the next, and ballots would not match.
+        raise HustingsError("on a shared database every web node must use the same secret_key: set "
+                            "HUSTINGS_SECRET_KEY (at least 32 random characters, e.g. from "
+                            "`python3 -c 'import secrets; print(secrets.token_hex(32))'`) on every node")
     host, port = _listen(ctx, args)
-    log.info("serving on http://%s:%s/ with %d gunicorn workers", host, port,
-             args.workers or server.worker_count(ctx.settings))
-    server.serve(ctx.settings, host, port, workers=args.workers)
+    replica = _start_replica(ctx)
+    try:
+        log.info("serving on http://%s:%s/ with %d web workers; search index in %s kept in step by pid %d",
+                 host, port, args.workers or server.worker_count(ctx.settings), ctx.settings.data_dir, replica.pid)
+        server.serve(ctx.settings, host, port, workers=args.workers)
+    finally:
+        replica.terminate()
+        replica.wait(timeout=10)
     return EXIT_OK
+
+
+def _start_replica(ctx: Context) -> subprocess.Popen:
+    """This node's search index follows the database (index/replica.py) in a child process
+    that dies with this one: posts stored by any worker become searchable here within seconds."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUSTINGS_")}
+    env.update(as_environ(ctx.settings))  # exactly this process's settings and database
+    return subprocess.Popen([sys.executable, "-m", "index.replica"], env=env)
 
 
 def cmd_worker(ctx: Context, args) -> int:
