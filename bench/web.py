@@ -1,15 +1,17 @@
 """Web benchmark: the cached front page against /healthz on the same server, and the uncached front page.
 
-    python3 bench/web.py [--posts 10000] [--runs 3] [--duration 10] [--servers sync,waitress,gthread]
+    python3 bench/web.py [--posts 10000] [--runs 3] [--duration 10] [--servers serve,waitress,sync,gthread]
 
 1. The data: bench/web_corpus.py (N posts, default 10,000, from 60 blogs, one prolific, first seen over
    30 days, recommendations, three editor's picks; saved with post_store.save_posts and indexed with
    index.writer.sync), cached under /tmp and copied into a fresh data directory for each run.
 2. The servers, each a subprocess on its own free port on 127.0.0.1, all on that one data directory:
-   * ``sync``: ``python -m hustings --data-dir D serve --port P --workers 2``, the real command
-     (gunicorn, 2 sync workers);
+   * ``serve``: ``python -m hustings --data-dir D serve --port P --workers 2``, the real command
+     (gunicorn's arbiter, 2 worker processes each running waitress with 8 threads, since issue 16);
    * ``waitress``: ``python -m hustings --data-dir D run --port P``, the real command (waitress, 8
      threads, beside the scheduler; every feed's next check is in 2100, so it fetches nothing);
+   * ``sync``: gunicorn sync workers, 2 of them, with serve's other settings (what ``serve`` ran
+     before issue 16; a child of this script, for comparison only);
    * ``gthread``: gunicorn gthread, 2 workers x 4 threads, with the rest of serve's configuration
      (a child of this script, for comparison only; no command runs it).
 3. The load: ``wrk -t2 -c32 -d10s --latency`` (as the research baselines, perf-baselines.md §4.4), on
@@ -77,8 +79,9 @@ TARGET_HTML_KB = 30
 TARGET_CSS_KB = 15
 ENDPOINTS = ("/healthz", "/")
 SERVERS = {
-    "sync": "gunicorn sync, 2 workers (`hustings serve --workers 2`)",
+    "serve": "gunicorn arbiter + waitress, 2 workers x 8 threads (`hustings serve --workers 2`)",
     "waitress": "waitress, 8 threads + scheduler (`hustings run`)",
+    "sync": "gunicorn sync, 2 workers (serve before issue 16)",
     "gthread": "gunicorn gthread, 2 workers x 4 threads",
 }
 
@@ -137,8 +140,8 @@ def child_env(data_dir: Path | None = None) -> dict[str, str]:
 # --- the servers -----------------------------------------------------------------------------------
 
 
-def _serve_gthread(data_dir: Path, port: int) -> None:
-    """gunicorn gthread with serve()'s other settings: a comparison, not a command of ours."""
+def _serve_gunicorn(kind: str, data_dir: Path, port: int) -> None:
+    """gunicorn sync or gthread with serve()'s other settings: a comparison, not a command of ours."""
     from gunicorn.app.base import BaseApplication
 
     from aggregator.settings import load_settings
@@ -148,7 +151,8 @@ def _serve_gthread(data_dir: Path, port: int) -> None:
 
     class App(BaseApplication):
         def load_config(self):
-            for k, v in dict(bind=f"127.0.0.1:{port}", workers=2, worker_class="gthread", threads=4,
+            workers = dict(worker_class="gthread", threads=4) if kind == "gthread" else dict(worker_class="sync")
+            for k, v in dict(bind=f"127.0.0.1:{port}", workers=2, **workers,
                              preload_app=False, timeout=30, keepalive=2, backlog=2048, accesslog=None,
                              errorlog="-", loglevel="warning").items():
                 self.cfg.set(k, v)
@@ -165,12 +169,12 @@ class Server:
         self.label = SERVERS[kind]
         py = sys.executable
         common = [py, "-m", "hustings", "--data-dir", str(data_dir)]
-        if kind == "sync":
+        if kind == "serve":
             cmd = common + ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "2"]
         elif kind == "waitress":
             cmd = common + ["run", "--host", "127.0.0.1", "--port", str(self.port)]
-        elif kind == "gthread":
-            cmd = [py, str(Path(__file__).resolve()), "--_serve", "gthread", "--data-dir", str(data_dir),
+        elif kind in ("sync", "gthread"):
+            cmd = [py, str(Path(__file__).resolve()), "--_serve", kind, "--data-dir", str(data_dir),
                    "--port", str(self.port)]
         else:
             raise SystemExit(f"unknown server {kind!r}; choose from {', '.join(SERVERS)}")
@@ -653,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--posts", type=int, default=10000, help="posts in the corpus (default 10,000)")
     p.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
-    p.add_argument("--servers", default="sync,waitress,gthread",
+    p.add_argument("--servers", default="serve,waitress,sync,gthread",
                    help=f"comma-separated, from {', '.join(SERVERS)} (default: all)")
     p.add_argument("--runs", type=int, default=3, help="interleaved rounds per server and path (default 3)")
     p.add_argument("--duration", type=float, default=10, help="seconds per load run (default 10)")
@@ -679,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a._serve:
-        _serve_gthread(a.data_dir, a.port)
+        _serve_gunicorn(a._serve, a.data_dir, a.port)
         return 0
     if a._child:
         Path(a.out).write_text(json.dumps(_uncached_child(a)))
