@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from aggregator.db import CHANGE_COUNTER, insert_for, next_counter, posts, recommendations, utcnow, writing
+from aggregator.db import CHANGE_COUNTER, insert_for, next_counter, posts, reading, recommendations, utcnow, writing
 
 
 def recommend_post(engine: Engine, post_id: int, reader: str, ip_hash: str, now: datetime | None = None) -> bool:
@@ -31,3 +31,18 @@ def recommend_post(engine: Engine, post_id: int, reader: str, ip_hash: str, now:
                      .values(recommendations=posts.c.recommendations + 1))
         next_counter(conn, CHANGE_COUNTER)  # pages showing the count are rendered again
     return True
+
+
+def counts_for_reader(engine: Engine, reader: str, post_ids: list[int]) -> dict[int, tuple[int, bool]]:
+    """post id -> (its recommendations now, whether this reader recommended it), in one query.
+
+    Pages are cached for everyone; this is what one returning reader's copy shows differently
+    (web/reader_state.py), so their own recommendation and its count show at once."""
+    if not post_ids:
+        return {}
+    mine = (sa.select(recommendations.c.post_id)
+            .where(recommendations.c.reader == reader, recommendations.c.post_id.in_(post_ids)).subquery())
+    query = (sa.select(posts.c.id, posts.c.recommendations, mine.c.post_id.is_not(None).label("done"))
+             .outerjoin(mine, mine.c.post_id == posts.c.id).where(posts.c.id.in_(post_ids)))
+    with reading(engine) as conn:
+        return {r.id: (r.recommendations, bool(r.done)) for r in conn.execute(query)}

@@ -43,12 +43,12 @@ from . import (
     pages,
     poll_api,
     poll_pages,
+    reader_state,
     security,
     submit,
     subscribe,
     syndication,
 )
-from . import reader_state
 from .cache import PageCache, Rendered, etag_for
 from .request import Site, Visitor, check_rate, form_params, query_params, secure, set_reader_cookie, visitor
 

@@ -31,6 +31,10 @@ def recommend(site: "Site", v: "Visitor", form: dict, post_id: int) -> str:
     if listings.post(site.engine, post_id) is None:
         raise bottle.HTTPError(404, f"there is no post number {post_id} to recommend")
     counted = recommendations.recommend_post(site.engine, post_id, v.reader, identity.ip_hash(site.settings, v.ip))
+    # From a listing line: back to that list, at the post (its line now says "Recommended").
+    back = security.same_site_path(_first(form, "back"))
+    if back:
+        return back.split("#", 1)[0] + f"#t{post_id}"
     return f"/posts/{post_id}?recommended={'yes' if counted else 'already'}#recommend"
 
 

@@ -76,6 +76,7 @@ def front(site: "Site", params: dict) -> "Out":
     polls = poll_store.open_polls(site.engine, limit=5) if page == 1 else []
     changed = [t for t in (listings.latest_change(site.engine), poll_store.polls_changed_at(site.engine)) if t]
     return out(site.render("front.html", items=items, picks=picks, polls=polls, page=page, pages=pages,
+                           here=_here("/", page),
                            feeds=_feeds("/feed"), title=""),
                max(changed) if changed else None)
 
@@ -85,8 +86,14 @@ def new(site: "Site", params: dict) -> "Out":
     items, more = listings.newest(site.engine, page=page, per_page=PER_PAGE)
     if page > 1 and not items:
         raise bottle.HTTPError(404, "there are no posts that far back")
-    return out(site.render("new.html", items=items, page=page, more=more, feeds=_feeds("/new"), title="Newest"),
+    return out(site.render("new.html", items=items, page=page, more=more, feeds=_feeds("/new"), title="Newest",
+                           here=_here("/new", page)),
                listings.latest_change(site.engine))
+
+
+def _here(path: str, page: int) -> str:
+    """The page's own address: where a recommend form on it comes back to."""
+    return path if page == 1 else f"{path}?page={page}"
 
 
 def _feeds(base: str) -> list[tuple[str, str]]:
@@ -148,6 +155,7 @@ def blog(site: "Site", params: dict, blog_id: int) -> "Out":
         raise bottle.HTTPError(404, f"{b.name} has no posts that far back")
     history = listings.fetch_summary(site.engine, blog_id) if page == 1 else []
     return out(site.render("blog.html", blog=b, items=items, page=page, more=more, history=history,
+                           here=_here(f"/blogs/{blog_id}", page),
                            feeds=_feeds(f"/blogs/{blog_id}"), title=b.name,
                            verified=submissions.verified_at(site.engine, blog_id)),
                listings.latest_change(site.engine, blog_id))
