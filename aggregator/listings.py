@@ -54,7 +54,8 @@ def posts_by_id(engine: Engine, ids: list[int]) -> dict[int, dict]:
         return {r.id: post_dict(r) for r in conn.execute(query)}
 
 
-def ranked_candidates(engine: Engine, window_h: float) -> list[ranking.Candidate]:
+def ranked_candidates(engine: Engine, window_h: float, blog_ids: tuple[int, ...] | None = None
+                      ) -> list[ranking.Candidate]:
     """Every post that could reach the ranked pages, and no more.
 
     Posts age from their own date (`published`, which the store never lets be later than
@@ -65,13 +66,14 @@ def ranked_candidates(engine: Engine, window_h: float) -> list[ranking.Candidate
 
     The editor's picks in the front page's box are left out: they are shown above the
     ranked list. An older pick, beyond the box, is ranked like any post, so featuring a
-    post never takes it off the front page.
+    post never takes it off the front page. With `blog_ids` (a section's blogs), only their
+    posts, picks included: a section has no picks box.
     """
-    boxed = {p["id"] for p in editors_picks(engine)}
+    boxed = {p["id"] for p in editors_picks(engine)} if blog_ids is None else set()
+    where = [_visible()] if blog_ids is None else [_visible(), posts.c.feed_id.in_(blog_ids)]
     with reading(engine) as conn:
-        base = sa.select(posts.c.published).join(feeds, feeds.c.id == posts.c.feed_id).where(_visible())
+        base = sa.select(posts.c.published).join(feeds, feeds.c.id == posts.c.feed_id).where(*where)
         cutoff = conn.execute(base.order_by(posts.c.published.desc()).limit(1).offset(CANDIDATES - 1)).scalar()
-        where = [_visible()]
         if cutoff is not None:
             # The most any post has, hidden ones included: an upper bound is all the window
             # needs, and a bare max() is one step down ix_posts_recommendations (with the
@@ -206,10 +208,13 @@ def fetch_summary(engine: Engine, blog_id: int, limit: int = 20) -> list[dict]:
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def latest_change(engine: Engine, blog_id: int | None = None) -> datetime | None:
+def latest_change(engine: Engine, blog_id: int | None = None, blog_ids: tuple[int, ...] | None = None
+                  ) -> datetime | None:
     """When the newest visible post was first seen: the Last-Modified of lists and feeds."""
     query = sa.select(sa.func.max(posts.c.first_seen)).join(feeds, feeds.c.id == posts.c.feed_id).where(_visible())
     if blog_id is not None:
         query = query.where(posts.c.feed_id == blog_id)
+    if blog_ids is not None:
+        query = query.where(posts.c.feed_id.in_(blog_ids))
     with reading(engine) as conn:
         return conn.execute(query).scalar()

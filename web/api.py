@@ -11,7 +11,7 @@ import json
 
 import bottle
 
-from aggregator import listings, ranking
+from aggregator import listings, ranking, sections
 
 from . import pages
 from .pages import iso, page_number
@@ -93,6 +93,7 @@ def post(site: "Site", params: dict, post_id: int):
 def blog_json(site: "Site", b: listings.Blog) -> dict:
     return {
         "id": b.id, "title": b.name, "url": b.site_url, "feed_url": b.feed_url, "category": b.category,
+        "section": sections.slug(sections.section_name(b.category)) or None,
         "kind": b.kind, "status": b.status, "posts": b.posts, "last_post_at": iso(b.last_post_at),
         "last_success_at": iso(b.last_success_at), "next_check_at": iso(b.next_check_at),
         "error_count": b.error_count, "last_error": b.last_error,

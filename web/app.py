@@ -44,6 +44,7 @@ from . import (
     poll_api,
     poll_pages,
     reader_state,
+    sections,
     security,
     submit,
     subscribe,
@@ -72,6 +73,7 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("GET", "/posts/<post_id:int>", pages.post, ("recommended",), True),
     ("GET", "/blogs", pages.blog_directory, (), True),
     ("GET", "/blogs/<blog_id:int>", pages.blog, ("page",), True),
+    ("GET", "/sections/<name:re:[a-z0-9-]+>", sections.section, ("page",), True),
     ("GET", "/search", pages.search, ("q", "blog", "since", "until", "sort", "page"), True),
     ("GET", "/about", pages.about, (), True),
     ("GET", "/privacy", pages.privacy, (), True),
@@ -82,6 +84,8 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("GET", "/new.rss", syndication.new_rss, (), True),
     ("GET", "/blogs/<blog_id:int>.atom", syndication.blog_atom, (), True),
     ("GET", "/blogs/<blog_id:int>.rss", syndication.blog_rss, (), True),
+    ("GET", "/sections/<name:re:[a-z0-9-]+>.atom", syndication.section_atom, (), True),
+    ("GET", "/sections/<name:re:[a-z0-9-]+>.rss", syndication.section_rss, (), True),
     ("GET", "/blogs.opml", syndication.blogroll, (), True),
     ("GET", "/api/posts", api.posts, ("sort", "blog", "page"), True),
     ("GET", "/api/posts/<post_id:int>", api.post, (), True),
@@ -165,6 +169,7 @@ def make_app(settings: Settings) -> bottle.Bottle:
         wrapped = (_wrap_post(site, handler, params, csrf=cached != NO_CSRF) if method == "POST"
                    else _wrap(site, handler, params, cached))
         app.route(path, method, wrapped, name=f"{method.lower()}_{handler.__name__}")
+    templates.globals["nav_sections"] = lambda: sections.nav(site)  # the masthead's second row
     templates.globals["signed_in"] = lambda: visitor(site).moderator if bottle.request.get_cookie(
         security.SESSION_COOKIE) else None
     app.route("/static/<name:path>", "GET", _static)
@@ -190,7 +195,7 @@ def _templates(settings: Settings) -> jinja2.Environment:
         csrf_token=security.CSRF_PLACEHOLDER,  # web/app.py puts the reader's own token in its place
         rec_widget=reader_state.widget,  # a recommend button, made per reader on the way out
     )
-    env.filters.update(ago=pages.ago, day=pages.day, iso=pages.iso, dated=pages.dated)
+    env.filters.update(ago=pages.ago, day=pages.day, iso=pages.iso, dated=pages.dated, section_href=sections.href)
     return env
 
 

@@ -46,14 +46,16 @@ def now() -> datetime:
 # --- the ranked front page ------------------------------------------------------------
 
 
-def ranked(site: "Site", when: datetime | None = None) -> list[ranking.Placed]:
-    return ranking.rank(listings.ranked_candidates(site.engine, site.settings.rank_window_h),
+def ranked(site: "Site", when: datetime | None = None, blog_ids: tuple[int, ...] | None = None
+           ) -> list[ranking.Placed]:
+    return ranking.rank(listings.ranked_candidates(site.engine, site.settings.rank_window_h, blog_ids),
                         now=when or now(), window_h=site.settings.rank_window_h)
 
 
-def front_page_posts(site: "Site", page: int) -> tuple[list[dict], int]:
-    """The page's posts in ranked order, each with its place and score terms; and the page count."""
-    placed = ranked(site)
+def front_page_posts(site: "Site", page: int, blog_ids: tuple[int, ...] | None = None) -> tuple[list[dict], int]:
+    """The page's posts in ranked order, each with its place and score terms; and the page count.
+    With `blog_ids`, a section's ranked pages: its blogs' posts, ranked among themselves."""
+    placed = ranked(site, blog_ids=blog_ids)
     pages = max(1, placed[-1].page if placed else 1)
     on_page = [p for p in placed if p.page == page]
     rows = listings.posts_by_id(site.engine, [p.id for p in on_page])

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 import bottle
 from feedgen.feed import FeedGenerator
 
-from aggregator import listings
+from aggregator import listings, sections
 from aggregator.opml import write_opml
 
 from . import pages
@@ -135,6 +135,25 @@ def blog_atom(site, params, blog_id: int):
 
 def blog_rss(site, params, blog_id: int):
     return _blog(site, blog_id, "rss")
+
+
+def _section(site: "Site", name: str, kind: str):
+    sec = sections.section(site.engine, name)
+    if sec is None:
+        raise bottle.HTTPError(404, f"there is no section called {name!r}")
+    items, _ = pages.front_page_posts(site, 1, blog_ids=sec.blog_ids)  # its ranked page 1, as the page shows it
+    return _feed(site, _with_content(site, items), title=f"{site.settings.site_name}: {sec.name}",
+                 page_path=sec.path, self_path=f"{sec.path}.{kind}", kind=kind,
+                 description=f"The {sec.name} section's blogs, ranked by readers' recommendations and freshness",
+                 updated=listings.latest_change(site.engine, blog_ids=sec.blog_ids))
+
+
+def section_atom(site, params, name: str):
+    return _section(site, name, "atom")
+
+
+def section_rss(site, params, name: str):
+    return _section(site, name, "rss")
 
 
 def blogroll(site: "Site", params: dict):
