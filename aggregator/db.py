@@ -314,6 +314,9 @@ outbox = sa.Table(
     sa.Column("claimed_until", UTCDateTime, nullable=True),
     sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=True),
     sa.Column("issue_id", sa.Integer, sa.ForeignKey("digest_issues.id", ondelete="CASCADE"), nullable=True),
+    # A message sent to a list that is not the digest (a campaign's updates, migration 0011): its
+    # one-click unsubscribe address, for the List-Unsubscribe headers (community/mail_compose.py).
+    sa.Column("list_unsubscribe", sa.String(2048), nullable=False, server_default=""),
     sa.UniqueConstraint("issue_id", "subscriber_id"),  # exactly one digest per issue per subscriber
     sa.Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
 )
@@ -365,6 +368,99 @@ digest_notes = sa.Table(
     sa.Column("body", sa.Text, nullable=False, server_default=""),
     sa.Column("updated_by", sa.String(320), nullable=False, server_default=""),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# --- campaigns (issue 13): members' ideas, their backers, updates and responses (migration 0011).
+# One back per reader per campaign is the unique constraint on campaign_backings, never a check in code.
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(80), nullable=False, unique=True),  # its address: /campaigns/<slug>
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("idea", sa.Text, nullable=False),  # Markdown or plain text, as typed; rendered safely when shown
+    sa.Column("ask", sa.Text, nullable=False),  # what it asks for
+    sa.Column("ask_of", sa.String(300), nullable=False, server_default=""),  # and of whom
+    sa.Column("organiser", sa.String(120), nullable=False),  # the organiser's public name
+    sa.Column("contact", sa.String(320), nullable=False),  # never shown; normalised (community/addresses.py)
+    sa.Column("contact_confirmed_at", UTCDateTime, nullable=True),  # the link in the confirmation mail was opened
+    sa.Column("nonce", sa.String(32), nullable=False),  # keys the organiser's private links
+    sa.Column("query", sa.String(500), nullable=False, server_default=""),  # finds posts about it in the index
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),  # pending|open|rejected|closed
+    sa.Column("outcome", sa.String(16), nullable=False, server_default=""),  # closed: won | ended
+    sa.Column("backers", sa.Integer, nullable=False, server_default="0"),  # counted with each back
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),  # the moderator's, for a refusal or closing
+    sa.Column("decided_by", sa.String(320), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("opened_at", UTCDateTime, nullable=True),  # approved: published from then
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_campaigns_status_opened_at", "status", "opened_at"),
+)
+
+campaign_backings = sa.Table(
+    "campaign_backings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("reader", sa.String(64), nullable=False),  # keyed hash of the reader cookie
+    sa.Column("ip_hash", sa.String(64), nullable=False, server_default=""),  # salted daily: bursts, then unlinkable
+    sa.Column("listed_name", sa.String(120), nullable=False, server_default=""),  # shown only if they chose so
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("campaign_id", "reader"),
+    sa.Index("ix_campaign_backings_campaign_created", "campaign_id", "created_at"),
+    sa.Index("ix_campaign_backings_created_at", "created_at"),  # rising: backs of the last 7 days
+)
+
+campaign_followers = sa.Table(
+    "campaign_followers",
+    metadata,
+    # Backers who asked for the organiser's updates by mail: double opt-in, one-click unsubscribe.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),  # normalised
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),  # pending | confirmed | left
+    sa.Column("nonce", sa.String(32), nullable=False),  # keys their links; new when they come back
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("confirm_sent_at", UTCDateTime, nullable=True),
+    sa.Column("confirmed_at", UTCDateTime, nullable=True),
+    sa.Column("left_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("campaign_id", "email"),
+)
+
+campaign_updates = sa.Table(
+    "campaign_updates",
+    metadata,
+    # The organiser's updates and the responses moderators record from named representatives.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # update | response
+    sa.Column("body", sa.Text, nullable=False),  # Markdown or plain text
+    sa.Column("responder", sa.String(200), nullable=False, server_default=""),  # a response: who answered
+    sa.Column("role", sa.String(200), nullable=False, server_default=""),  # and as what (MP for ..., councillor)
+    sa.Column("recorded_by", sa.String(320), nullable=False, server_default=""),  # the moderator, for a response
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_campaign_updates_campaign_created", "campaign_id", "created_at"),
+)
+
+campaign_posts = sa.Table(
+    "campaign_posts",
+    metadata,
+    # Posts the organiser or a moderator pinned to a campaign, or took off it (its query found them).
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("post_id", sa.Integer, sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # pinned | removed
+    sa.Column("by", sa.String(320), nullable=False, server_default=""),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+campaign_polls = sa.Table(
+    "campaign_polls",
+    metadata,
+    # Reader polls a moderator linked to a campaign: its page shows the open ones.
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("poll_id", sa.Integer, sa.ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True),
 )
 
 moderation_log = sa.Table(

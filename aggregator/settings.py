@@ -79,6 +79,18 @@ class Settings:
     recommend_limit: str = "60/1m"  # recommendations per address
     vote_limit: str = "30/1m"  # ballots per address
     submit_limit: str = "10/1h"  # blog submissions (each fetches the blog) per address
+    campaign_limit: str = "5/1h"  # campaigns proposed per address (each sends a confirmation mail)
+    back_limit: str = "200/1h"  # new backs per address: a hall of members shares one; bursts are flagged instead
+    # The house rules for campaigns, shown on the proposal form (Markdown). Moderators refuse only for these.
+    campaign_rules: str = (
+        "Campaigns are published whether or not they match party policy: members may argue for any change. "
+        "A moderator refuses a campaign only when it:\n\n"
+        "1. is not a campaign (an advert, spam, or a test);\n"
+        "2. attacks or harasses a person, or stirs up hatred against a group;\n"
+        "3. breaks the law (defamation, contempt of court, someone's private details);\n"
+        "4. repeats a campaign already on the site (back that one instead).\n\n"
+        "The reason for every refusal is given in the public moderation log."
+    )
     # --- mail: confirmations, the digest and bloggers' messages (docs/mail.md) --------
     smtp_host: str = ""  # the SMTP server that relays our mail; empty: nothing is sent, it waits in the outbox
     smtp_port: int = 587  # 587 submission (starttls), 465 (tls), 25 (a local relay, none)
@@ -179,7 +191,8 @@ def _validate(s: Settings) -> None:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
             raise SettingsError(f"setting 'trusted_proxies': {net!r} is not a network in CIDR form") from None
-    for name in ("login_limit", "login_account_limit", "recommend_limit", "vote_limit", "submit_limit", "subscribe_limit"):
+    for name in ("login_limit", "login_account_limit", "recommend_limit", "vote_limit", "submit_limit", "subscribe_limit",
+                 "campaign_limit", "back_limit"):
         try:
             parse_limit(getattr(s, name))
         except ValueError as exc:
@@ -255,6 +268,8 @@ def _validate_mail(s: Settings, bad) -> None:
         ZoneInfo(s.digest_timezone)
     except (ZoneInfoNotFoundError, ValueError):
         bad("digest_timezone", "give an IANA time zone, e.g. Europe/London")
+    if not s.campaign_rules.strip():
+        bad("campaign_rules", "the proposal form must say what a campaign may be refused for")
 
 
 _LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")

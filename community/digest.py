@@ -226,10 +226,11 @@ def _new_blogs(engine: Engine, settings: Settings, start: datetime, end: datetim
              .join(submissions, submissions.c.feed_id == feeds.c.id)
              .where(submissions.c.status == "approved", submissions.c.decided_at >= start,
                     submissions.c.decided_at < end, feeds.c.status.in_(PUBLIC_STATUSES))
-             .order_by(submissions.c.decided_at).distinct())
+             .order_by(submissions.c.decided_at, feeds.c.id))
     with reading(engine) as conn:
-        return [{"id": r.id, "title": r.title or r.site_url, "site_url": r.site_url, "category": r.category,
-                 "link": f"{settings.site_url.rstrip('/')}/blogs/{r.id}"} for r in conn.execute(query)]
+        rows = {r.id: r for r in reversed(conn.execute(query).all())}  # one line per blog: its first approval
+    return [{"id": r.id, "title": r.title or r.site_url, "site_url": r.site_url, "category": r.category,
+             "link": f"{settings.site_url.rstrip('/')}/blogs/{r.id}"} for r in reversed(rows.values())]
 
 
 def subject_for(settings: Settings, period: str, key: str, lead: str) -> str:
@@ -280,10 +281,11 @@ def queue(engine: Engine, issue: Issue, now: datetime | None = None) -> int:
     columns = ["to_address", "subject", "body", "kind", "created_at", "status", "subscriber_id", "issue_id"]
     with writing(engine) as conn:
         stmt = insert_for(conn)(outbox).from_select(columns, chosen)
-        added = conn.execute(stmt.on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])).rowcount
+        stmt = stmt.on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"]).returning(outbox.c.id)
+        added = len(conn.execute(stmt).all())
         conn.execute(sa.update(digest_issues).where(digest_issues.c.id == issue.id, digest_issues.c.queued_at.is_(None))
                      .values(queued_at=now))
-    return max(added, 0)
+    return added
 
 
 def send_due(engine: Engine, settings: Settings, now: datetime | None = None) -> list[tuple[Issue, int]]:

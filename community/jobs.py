@@ -8,6 +8,7 @@ from aggregator.scheduler import Job
 from aggregator.settings import Settings
 
 from . import notices, ratelimits
+from .mailer import jobs as mail_jobs
 from .polls import store as poll_store
 
 SALT_EVERY_S = 300  # closed polls' address salts are deleted within five minutes of closing
@@ -18,6 +19,8 @@ def jobs(engine: Engine, settings: Settings) -> list[Job]:
         # Feed events become log lines and bloggers' messages within a dispatch interval.
         Job("notices", notices.deliver, settings.dispatch_every_s, (engine, settings)),
         Job("expire_poll_salts", poll_store.expire_salts, SALT_EVERY_S, (engine,)),
+        # Mail: deliver the outbox, send each digest at its time, forget departed addresses.
+        *mail_jobs(engine, settings),
         # Rate-limit windows (keyed hashes of addresses) are forgotten after a day.
         Job("purge_rate_hits", ratelimits.purge, ratelimits.PURGE_EVERY_S, (engine, settings)),
     ]

@@ -283,6 +283,9 @@ def _parts(settings: Settings, row, sub, issues: digest_render.Issues) -> Parts 
             return f"the subscriber is {sub.status}, not confirmed"
     if row.issue_id is not None:
         return issues.parts(row.issue_id, sub)
+    if row.list_unsubscribe:  # a campaign's update to a backer: one-click unsubscribe (RFC 8058)
+        return Parts(row.subject, row.body, row.html_body, unsubscribe_url=row.list_unsubscribe,
+                     unsubscribe_token=row.list_unsubscribe.rpartition("token=")[2])
     return Parts(row.subject, row.body, row.html_body)
 
 
@@ -372,3 +375,25 @@ def recent_failures(engine: Engine, limit: int = 20) -> list[dict]:
              .where(outbox.c.status == "failed").order_by(outbox.c.id.desc()).limit(limit))
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
+
+
+MAIL_EVERY_S = 30  # the worker looks for due mail this often (confirmations should not wait long)
+DIGEST_EVERY_S = 60  # and for a digest whose send time has come
+FORGET_EVERY_S = 3600  # and deletes the addresses the privacy page promises to
+
+
+def jobs(engine: Engine, settings: Settings) -> list:
+    """The worker's mail jobs (they run on the elected leader only: aggregator/scheduler.py)."""
+    from aggregator.scheduler import Job
+
+    from . import digest
+
+    def digests() -> None:
+        for issue, queued in digest.send_due(engine, settings):
+            log.info("digest %s %s: %d messages queued", issue.period, issue.key, queued)
+
+    return [
+        Job("deliver_mail", deliver_due, MAIL_EVERY_S, (engine, settings)),
+        Job("send_digest", digests, DIGEST_EVERY_S),
+        Job("forget_subscribers", subscriptions.forget, FORGET_EVERY_S, (engine,)),
+    ]

@@ -2,7 +2,9 @@
 
 Blogs: approve_submission, reject_submission, pause_blog, resume_blog, remove_blog.
 Posts: feature_post, unfeature_post, hide_post, unhide_post. Polls: create_poll,
-close_poll. The web (web/moderate.py, web/moderate_polls.py) and the command (hustings
+close_poll. Campaigns: approve_campaign, reject_campaign, close_campaign, record_campaign_response,
+pin_campaign_post, unpin_campaign_post, remove_campaign_post, restore_campaign_post (the organiser
+pins and removes through these too), link_campaign_poll, unlink_campaign_poll. The web (web/moderate.py, web/moderate_polls.py) and the command (hustings
 posts/feeds/polls/submissions) call these functions and nothing beneath them.
 
 Every function takes the actor (a moderator's e-mail address; "command line" or a
@@ -24,8 +26,11 @@ from aggregator.errors import HustingsError, NotFound
 from aggregator.feed_store import set_feed_status_in
 from aggregator.models import POLLED_STATUSES
 from aggregator.post_store import change_post_in
+from aggregator.settings import Settings
 
 from . import outbox, submissions
+from .campaigns import decisions as campaign_decisions
+from .campaigns.store import Campaign
 from .moderation_log import log_action
 from .polls import store as poll_store
 
@@ -171,3 +176,62 @@ def create_poll(engine: Engine, *, actor: str, question: str, options: list[str]
 def close_poll(engine: Engine, poll_id: int, *, actor: str, now: datetime | None = None) -> bool:
     """Close a poll now (logged as close_poll); False when it was already closed."""
     return poll_store.close_poll(engine, poll_id, by=actor, now=now)
+
+
+# --- campaigns ------------------------------------------------------------------------------------------
+# The work, the log line and the mails are in community/campaigns/decisions.py, in one transaction.
+
+
+def approve_campaign(engine: Engine, settings: Settings, campaign_id: int, *, actor: str, reason: str = "",
+                     now: datetime | None = None) -> Campaign:
+    """Publish a pending campaign (its organiser must have confirmed their address); they are told."""
+    return campaign_decisions.approve(engine, settings, campaign_id, actor=actor, reason=reason, now=now)
+
+
+def reject_campaign(engine: Engine, settings: Settings, campaign_id: int, *, actor: str, reason: str,
+                    now: datetime | None = None) -> Campaign:
+    """Refuse a pending campaign, for a reason the house rules give (required; public)."""
+    return campaign_decisions.reject(engine, settings, campaign_id, actor=actor, reason=reason, now=now)
+
+
+def close_campaign(engine: Engine, settings: Settings, campaign_id: int, *, actor: str, reason: str,
+                   outcome: str = "ended", now: datetime | None = None) -> Campaign:
+    """Close an open campaign, won or ended; its page stays and takes no more backers."""
+    return campaign_decisions.close(engine, settings, campaign_id, actor=actor, reason=reason, outcome=outcome,
+                                    now=now)
+
+
+def record_campaign_response(engine: Engine, settings: Settings, campaign_id: int, *, actor: str, responder: str,
+                             role: str, body: str, now: datetime | None = None) -> int:
+    """A named representative's response to a campaign; returns the mails queued to its followers."""
+    return campaign_decisions.record_response(engine, settings, campaign_id, actor=actor, responder=responder,
+                                              role=role, body=body, now=now)
+
+
+def pin_campaign_post(engine: Engine, campaign_id: int, post_id: int, *, actor: str, reason: str = "") -> bool:
+    """Show a post first among the campaign's posts (a moderator, or its organiser)."""
+    return campaign_decisions.mark_post(engine, campaign_id, post_id, actor=actor, mark="pin", on=True, reason=reason)
+
+
+def unpin_campaign_post(engine: Engine, campaign_id: int, post_id: int, *, actor: str, reason: str = "") -> bool:
+    return campaign_decisions.mark_post(engine, campaign_id, post_id, actor=actor, mark="pin", on=False, reason=reason)
+
+
+def remove_campaign_post(engine: Engine, campaign_id: int, post_id: int, *, actor: str, reason: str = "") -> bool:
+    """Take a post the campaign's search found off its page (the post stays on the site)."""
+    return campaign_decisions.mark_post(engine, campaign_id, post_id, actor=actor, mark="remove", on=True,
+                                        reason=reason)
+
+
+def restore_campaign_post(engine: Engine, campaign_id: int, post_id: int, *, actor: str, reason: str = "") -> bool:
+    return campaign_decisions.mark_post(engine, campaign_id, post_id, actor=actor, mark="remove", on=False,
+                                        reason=reason)
+
+
+def link_campaign_poll(engine: Engine, campaign_id: int, poll_id: int, *, actor: str) -> bool:
+    """Show a reader poll on the campaign's page while it is open."""
+    return campaign_decisions.link_poll(engine, campaign_id, poll_id, actor=actor, on=True)
+
+
+def unlink_campaign_poll(engine: Engine, campaign_id: int, poll_id: int, *, actor: str) -> bool:
+    return campaign_decisions.link_poll(engine, campaign_id, poll_id, actor=actor, on=False)

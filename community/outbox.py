@@ -26,8 +26,9 @@ SIGNATURE = "The moderators"
 
 
 def queue(conn: Connection, to: str, subject: str, body: str, kind: str, now: datetime | None = None, *,
-          subscriber_id: int | None = None, html: str = "") -> int | None:
-    """One message for `to`, or None (nothing written) when there is no address.
+          subscriber_id: int | None = None, html: str = "", list_unsubscribe: str = "") -> int | None:
+    """One message for `to`, or None (nothing written) when there is no address. `list_unsubscribe`:
+    the one-click address of the list it belongs to (a campaign's updates), for its List-* headers.
 
     The subject is made one line here (a line break in it would start a new header); the
     address is checked again when the mailer sends (community/addresses.py)."""
@@ -37,6 +38,7 @@ def queue(conn: Connection, to: str, subject: str, body: str, kind: str, now: da
     subject = " ".join(subject.split())[:300]
     return conn.execute(sa.insert(outbox).values(to_address=to[:320], subject=subject, body=body, kind=kind[:32],
                                                  html_body=html, subscriber_id=subscriber_id,
+                                                 list_unsubscribe=list_unsubscribe[:2048],
                                                  created_at=now or utcnow())).inserted_primary_key[0]
 
 

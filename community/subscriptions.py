@@ -41,6 +41,7 @@ PENDING_KEEP_DAYS = 7  # an address never confirmed is deleted this long after i
 LEFT_KEEP_DAYS = 7  # the bounce window: a departed subscriber's row is deleted after it
 SUSPENDED_KEEP_DAYS = 90  # an address that kept failing is kept this long so we do not write to it again
 SUSPEND_AFTER = 3  # permanent failures in a row before a subscriber is suspended
+MAIL_KEEP_DAYS = 30  # a sent (failed, cancelled) message to a subscriber keeps its address this long
 MAX_CATEGORIES = 50
 
 
@@ -328,10 +329,15 @@ def forget(engine: Engine, now: datetime | None = None) -> int:
         sa.and_(subscribers.c.status == "left", subscribers.c.left_at < now - timedelta(days=LEFT_KEEP_DAYS)),
         sa.and_(subscribers.c.status == "suspended", subscribers.c.updated_at < now - timedelta(days=SUSPENDED_KEEP_DAYS)),
     )
+    old_mail = sa.and_(outbox.c.subscriber_id.is_not(None), outbox.c.status != "queued",
+                       outbox.c.created_at < now - timedelta(days=MAIL_KEEP_DAYS))
     with writing(engine) as conn:
         ids = [r[0] for r in conn.execute(sa.select(subscribers.c.id).where(gone))]
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             conn.execute(sa.delete(outbox).where(outbox.c.subscriber_id.in_(chunk)))
             conn.execute(sa.delete(subscribers).where(subscribers.c.id.in_(chunk)))
+        # Old messages lose their address; a digest's row stays (it is what makes sending exactly once).
+        conn.execute(sa.delete(outbox).where(old_mail, outbox.c.issue_id.is_(None)))
+        conn.execute(sa.update(outbox).where(old_mail, outbox.c.to_address != "").values(to_address="", body=""))
     return len(ids)

@@ -33,6 +33,7 @@ from tests import postgres_server
 
 # Every module whose tests touch storage runs on both databases.
 STORAGE_MODULES = {
+    "test_subscribe_web", "test_mail_delivery", "test_mail_crash", "test_mail_commands", "test_digest", "test_digest_web",
     "test_store", "test_smoke_pipeline", "test_fetch", "test_index", "test_search", "test_scheduler", "test_worker",
     "test_polls_web", "test_community", "test_moderation", "test_submissions", "test_web", "test_cli",
     "test_migrations", "test_one_door", "test_spiders_crawl", "test_hardening_auth", "test_syndication_safety",

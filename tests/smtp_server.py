@@ -31,6 +31,12 @@ class _Handler:
     def __init__(self, server: "SmtpServer"):
         self.server = server
 
+    async def handle_EHLO(self, smtp, session, envelope, hostname, responses):
+        with self.server.lock:
+            self.server.connections += 1
+        session.host_name = hostname
+        return responses
+
     async def handle_RCPT(self, smtp, session, envelope, address, rcpt_options):
         with self.server.lock:
             answers = self.server.answers.get(address.lower())
@@ -60,6 +66,7 @@ class SmtpServer:
         self.answers: dict[str, list[int]] = {}
         self.always: dict[str, bool] = {}
         self.refused: list[tuple[str, int]] = []
+        self.connections = 0  # EHLOs seen: one per connection from smtplib
         self.delay_s = 0.0
         # server_hostname: otherwise aiosmtpd asks the resolver for this machine's name.
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=port, server_hostname="mx.test",

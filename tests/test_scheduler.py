@@ -14,6 +14,7 @@ def test_build_registers_jobs_with_one_instance_and_coalescing(engine, settings)
     sched = scheduler.build(engine, settings, BackgroundScheduler(timezone="UTC"), jobs=community_jobs(engine, settings))
     jobs = {job.id: job for job in sched.get_jobs()}
     assert set(jobs) == {"cluster", "dispatch", "crawl", "prune_history", "notices", "expire_poll_salts",
+                         "deliver_mail", "send_digest", "forget_subscribers",
                          "purge_rate_hits"}
     for job in jobs.values():
         assert job.max_instances == 1 and job.coalesce is True
