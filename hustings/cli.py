@@ -32,14 +32,40 @@ def build_parser() -> argparse.ArgumentParser:
                "environment variables < flags. Exit codes: 0 ok, 1 failed, 2 usage or settings, "
                "3 database needs `hustings init`.",
     )
-    p.add_argument("--config", metavar="FILE", help="TOML settings file")
-    p.add_argument("--data-dir", metavar="DIR", help="where the database and index live")
-    p.add_argument("--database-url", metavar="URL", help="SQLAlchemy URL instead of SQLite in the data dir")
-    p.add_argument("--set", metavar="NAME=VALUE", action="append", default=[], help="set any setting")
+    _global_options(p, default=None)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in GROUPS:
         group.register(sub)
+    for leaf in _leaves(p):
+        # `hustings demo --data-dir DIR` works as `hustings --data-dir DIR demo` does: people put
+        # options after the command. SUPPRESS: given nowhere, the value before the command stands.
+        _global_options(leaf.add_argument_group(GLOBAL_GROUP), default=argparse.SUPPRESS)
     return p
+
+
+GLOBAL_GROUP = "global options (also before the command)"
+
+
+def _global_options(p, default) -> None:
+    p.add_argument("--config", metavar="FILE", default=default, help="TOML settings file")
+    p.add_argument("--data-dir", metavar="DIR", default=default, help="where the database and index live")
+    p.add_argument("--database-url", metavar="URL", default=default,
+                   help="SQLAlchemy URL instead of SQLite in the data dir")
+    p.add_argument("--set", metavar="NAME=VALUE", action="append", default=[] if default is None else default,
+                   help="set any setting")
+
+
+def _leaves(parser: argparse.ArgumentParser):
+    """Every parser that runs a command (those with subcommands of their own are not)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+        return
+    for action in subs:
+        for child in dict.fromkeys(action.choices.values()):
+            yield from _leaves(child)
+    if not any(a.required for a in subs):  # `hustings posts` runs on its own too
+        yield parser
 
 
 def _settings_from_args(args) -> Settings:

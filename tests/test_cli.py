@@ -129,3 +129,13 @@ def test_console_script_in_a_real_process(tmp_path, server):
     assert json.loads(fetched.stdout)["new_posts"] == 1
     posts = json.loads(run("posts", "--json").stdout)
     assert posts[0]["title"] == "Over the wire"
+
+
+def test_global_options_work_after_the_command_too(cli, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    cli("feeds", "add", "http://127.0.0.1:9/feed.xml", "--no-check", "--data-dir", str(elsewhere))
+    listed = json.loads(cli("feeds", "list", "--json", "--data-dir", str(elsewhere))[0])
+    assert [f["url"] for f in listed] == ["http://127.0.0.1:9/feed.xml"]
+    assert json.loads(cli("feeds", "list", "--json")[0]) == []  # the default data dir was not touched
+    values = json.loads(cli("settings", "--json", "--set", "fetch_workers=3")[0])
+    assert values["fetch_workers"] == 3

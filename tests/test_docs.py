@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from aggregator.settings import Settings
-from hustings.cli import build_parser
+from hustings.cli import GLOBAL_GROUP, build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -34,7 +34,10 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
 
 
 def _long_options(parser: argparse.ArgumentParser) -> set[str]:
-    return {o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+    """A command's own long options (the global ones every command also takes are in the usage line)."""
+    globals_ = {id(a) for g in parser._action_groups if g.title == GLOBAL_GROUP for a in g._group_actions}
+    return {o for a in parser._actions if id(a) not in globals_
+            for o in a.option_strings if o.startswith("--") and o != "--help"}
 
 
 def _reference() -> tuple[str, list[tuple[str, str]]]:
