@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from aggregator import db
@@ -139,3 +140,16 @@ def test_global_options_work_after_the_command_too(cli, tmp_path):
     assert json.loads(cli("feeds", "list", "--json")[0]) == []  # the default data dir was not touched
     values = json.loads(cli("settings", "--json", "--set", "fetch_workers=3")[0])
     assert values["fetch_workers"] == 3
+
+
+@pytest.mark.parametrize("command", ["serve", "run", "demo"])
+def test_a_busy_port_is_refused_in_one_line_before_anything_starts(cli, command):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        _, err = cli(command, "--port", str(port), expect=1)
+    assert err.strip() == (f"hustings: port {port} on 127.0.0.1 is already in use (another Hustings, or another "
+                           "program): stop it, or choose another port with --port")

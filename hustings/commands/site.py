@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -40,12 +42,34 @@ def register(sub) -> None:
 
 
 def _listen(ctx: Context, args) -> tuple[str, int]:
-    return (args.host or ctx.settings.web_host, args.port if args.port is not None else ctx.settings.web_port)
+    """Where to listen; refused at once, in one line, when something already listens there
+    (before the demo spends half a minute fetching, and instead of a server's traceback)."""
+    host = args.host or ctx.settings.web_host
+    port = args.port if args.port is not None else ctx.settings.web_port
+    if port:
+        _check_port(host, port)
+    return host, port
+
+
+def _check_port(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR as the servers set it: a port left in TIME_WAIT by a server that just
+        # stopped (or was killed) is free to them, so it must not be refused here.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise HustingsError(f"port {port} on {host} is already in use (another Hustings, or another "
+                                    "program): stop it, or choose another port with --port") from None
+            raise HustingsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def cmd_serve(ctx: Context, args) -> int:
     from web import server
 
+    host, port = _listen(ctx, args)
     engine = ctx.engine  # creates or checks the database before any web process starts
     if engine.dialect.name != "sqlite" and not ctx.settings.secret_key:
         # Each node would otherwise make its own data_dir/secret.key: a reader's CSRF token and
@@ -53,7 +77,6 @@ def cmd_serve(ctx: Context, args) -> int:
         raise HustingsError("on a shared database every web node must use the same secret_key: set "
                             "HUSTINGS_SECRET_KEY (at least 32 random characters, e.g. from "
                             "`python3 -c 'import secrets; print(secrets.token_hex(32))'`) on every node")
-    host, port = _listen(ctx, args)
     replica = _start_replica(ctx)
     try:
         log.info("serving on http://%s:%s/ with %d web workers; search index in %s kept in step by pid %d",
