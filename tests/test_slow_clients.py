@@ -98,20 +98,27 @@ def serve(data_dir, tmp_path):
         stop(proc)
 
 
-@pytest.fixture
-def run_server(data_dir):
-    """`hustings run`'s web server (waitress, in this process) on a thread; yields its port."""
+@contextlib.contextmanager
+def threaded_server(data_dir: Path):
+    """`hustings run`'s web server (waitress, in this process) on a thread: yields (port, stop)."""
     ready, halt = threading.Event(), threading.Event()
     found: dict = {}
-    settings = Settings(data_dir=data_dir)
     thread = threading.Thread(
-        target=server.serve_threaded, args=(settings, "127.0.0.1", 0), daemon=True,
+        target=server.serve_threaded, args=(Settings(data_dir=data_dir), "127.0.0.1", 0), daemon=True,
         kwargs=dict(on_ready=lambda srv: (found.update(port=srv.effective_port), ready.set()), stop=halt))
     thread.start()
     assert ready.wait(30)
-    yield found["port"]
-    halt.set()
-    thread.join(10)
+    try:
+        yield found["port"], thread
+    finally:
+        halt.set()
+        thread.join(10)
+
+
+@pytest.fixture
+def run_server(data_dir):
+    with threaded_server(data_dir) as (port, _thread):
+        yield port
 
 
 class Dribblers:
@@ -164,6 +171,16 @@ def test_healthz_answers_while_slow_clients_dribble_headers(which, request):
             answers.append(healthz(port))
             time.sleep(DRIBBLE_EVERY_S)
     assert all(answers), f"/healthz answered {sum(answers)} of {len(answers)} checks with {SLOW_CLIENTS} slow clients"
+
+
+def test_run_stops_at_once_with_a_kept_alive_connection_open(data_dir):
+    with threaded_server(data_dir) as (port, thread):
+        reader = socket.create_connection(("127.0.0.1", port))
+        reader.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert reader.recv(100).startswith(b"HTTP/1.1 200")
+    # threaded_server asked it to stop and waited; the reader is still connected
+    assert not thread.is_alive(), "the server kept running for a kept-alive connection"
+    reader.close()
 
 
 def test_a_request_that_never_finishes_is_cut_off(data_dir, tmp_path):

@@ -22,6 +22,7 @@ own threads beside waitress. It is for one machine and a modest audience.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -39,6 +40,7 @@ log = logging.getLogger("hustings.web")
 
 THREADS = 8  # per process: requests arrive whole, so threads only run the app (the GIL allows one at a time)
 HEARTBEAT_S = 1.0  # a worker tells the arbiter it is alive this often (gunicorn kills it after `timeout`)
+STOP_GRACE_S = 5.0  # `run` lets requests under way finish for this long when stopped
 
 
 def worker_count(settings: Settings) -> int:
@@ -106,9 +108,31 @@ def _waitress_server(app, settings: Settings, *, host: str = "127.0.0.1", port: 
     return Server(app, {}, adj=adj, sockinfo=adj.listen[0])
 
 
+def _run_until(server, done: Callable[[], bool], *, grace_s: float, beat: Callable[[], None] = lambda: None):
+    """Run a waitress server's event loop until done(); then stop accepting, let requests under
+    way finish (up to grace_s) and close the rest. beat() is called about every HEARTBEAT_S."""
+    from waitress import wasyncore
+
+    last = 0.0
+    while not done():
+        if time.monotonic() - last >= HEARTBEAT_S:
+            beat()
+            last = time.monotonic()
+        wasyncore.loop(timeout=HEARTBEAT_S, map=server._map, use_poll=True, count=1)
+    wasyncore.dispatcher.close(server)  # the listening socket (this process's copy), not the trigger
+    deadline = time.monotonic() + grace_s
+    while server.active_channels and time.monotonic() < deadline:
+        for channel in list(server.active_channels.values()):
+            if not channel.requests and not channel.total_outbufs_len:
+                channel.will_close = True  # idle or half-received: closed on the next pass
+        beat()
+        wasyncore.loop(timeout=0.2, map=server._map, use_poll=True, count=1)
+    server.task_dispatcher.shutdown(timeout=1)
+    wasyncore.close_all(server._map)
+
+
 def _worker_class():
     from gunicorn.workers.base import Worker
-    from waitress import wasyncore
 
     class WaitressWorker(Worker):
         """A gunicorn worker process whose connections waitress reads, on the arbiter's socket."""
@@ -118,30 +142,10 @@ def _worker_class():
             super().init_process()
 
         def run(self):
-            settings = self.app.settings
-            server = _waitress_server(self.wsgi, settings, sockets=[s.sock for s in self.sockets])
-            beat = 0.0
-            while self.alive:  # SIGTERM clears it (gunicorn's handler); SIGQUIT/SIGINT exit at once
-                if time.monotonic() - beat >= HEARTBEAT_S:
-                    self.notify()
-                    beat = time.monotonic()
-                    if self.ppid != os.getppid():
-                        break
-                wasyncore.loop(timeout=HEARTBEAT_S, map=server._map, use_poll=True, count=1)
-            self._stop(server)
-
-        def _stop(self, server):
-            """Stop accepting, let requests under way finish (up to graceful_timeout), close the rest."""
-            wasyncore.dispatcher.close(server)  # our copy of the listening socket
-            deadline = time.monotonic() + self.cfg.graceful_timeout
-            while server.active_channels and time.monotonic() < deadline:
-                for channel in list(server.active_channels.values()):
-                    if not channel.requests and not channel.total_outbufs_len:
-                        channel.will_close = True
-                self.notify()
-                wasyncore.loop(timeout=0.2, map=server._map, use_poll=True, count=1)
-            server.task_dispatcher.shutdown(timeout=1)
-            wasyncore.close_all(server._map)
+            server = _waitress_server(self.wsgi, self.app.settings, sockets=[s.sock for s in self.sockets])
+            # SIGTERM clears self.alive (gunicorn's handler); SIGQUIT and SIGINT exit at once.
+            _run_until(server, lambda: not self.alive or self.ppid != os.getppid(),
+                       grace_s=self.cfg.graceful_timeout, beat=self.notify)
 
     return WaitressWorker
 
@@ -194,11 +198,12 @@ def serve_threaded(settings: Settings, host: str, port: int, *, threads: int = T
     server = _waitress_server(make_app(settings), settings, host=host, port=port, threads=threads)
     log.info("serving on http://%s:%s/", host, server.effective_port)
     if stop is not None:
-        threading.Thread(target=lambda: (stop.wait(), server.close()), daemon=True, name="web-stop").start()
+        def wake():  # the event loop, at once, when told to stop
+            stop.wait()
+            with contextlib.suppress(OSError, ValueError):  # it may have closed already
+                server.pull_trigger()
+
+        threading.Thread(target=wake, daemon=True, name="web-stop").start()
     if on_ready is not None:
         on_ready(server)
-    try:
-        server.run()
-    except (OSError, ValueError):
-        if stop is None or not stop.is_set():  # closing the server under run() is how we stop
-            raise
+    _run_until(server, stop.is_set if stop is not None else (lambda: False), grace_s=STOP_GRACE_S)
