@@ -153,3 +153,36 @@ def test_a_busy_port_is_refused_in_one_line_before_anything_starts(cli, command)
         _, err = cli(command, "--port", str(port), expect=1)
     assert err.strip() == (f"hustings: port {port} on 127.0.0.1 is already in use (another Hustings, or another "
                            "program): stop it, or choose another port with --port")
+
+
+def test_run_links_to_where_it_listens_when_site_url_is_not_set(tmp_path, database):
+    import http.client
+    import socket
+    import time
+
+    from aggregator.settings import Settings
+    from tests.conftest import subprocess_env
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = subprocess_env(Settings(data_dir=tmp_path / "d"), HUSTINGS_ALLOW_NETWORKS="127.0.0.1/32",
+                         HUSTINGS_LOG_LEVEL="WARNING")
+    proc = subprocess.Popen([sys.executable, "-m", "hustings", "run", "--port", str(port)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)  # no proxy, whatever the env says
+                conn.request("GET", "/feed.atom")
+                atom = conn.getresponse().read().decode()
+                conn.close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() else ""
+                time.sleep(0.2)
+        assert f"http://127.0.0.1:{port}/" in atom and "localhost:8080" not in atom
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

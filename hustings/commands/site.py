@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import signal
@@ -51,6 +52,18 @@ def _listen(ctx: Context, args) -> tuple[str, int]:
     return host, port
 
 
+def _public(settings, host: str, port: int):
+    """The settings with `site_url` derived from where the site listens, unless it was set: the
+    feeds', API's and mails' links then point at this site (the demo on port 9000 linked to
+    :8080 before). A wildcard address is shown as localhost."""
+    default = dataclasses.fields(type(settings))
+    unset = next(f.default for f in default if f.name == "site_url")
+    if settings.site_url != unset or not port:
+        return settings
+    shown = "localhost" if host in ("0.0.0.0", "::", "") else (f"[{host}]" if ":" in host else host)
+    return dataclasses.replace(settings, site_url=f"http://{shown}:{port}")
+
+
 def _check_port(host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -70,6 +83,7 @@ def cmd_serve(ctx: Context, args) -> int:
     from web import server
 
     host, port = _listen(ctx, args)
+    ctx = Context(_public(ctx.settings, host, port))
     engine = ctx.engine  # creates or checks the database before any web process starts
     if engine.dialect.name != "sqlite" and not ctx.settings.secret_key:
         # Each node would otherwise make its own data_dir/secret.key: a reader's CSRF token and
@@ -121,6 +135,7 @@ def _run_site(ctx: Context, host: str, port: int, banner: str = "") -> int:
 
     from web import server
 
+    ctx = Context(_public(ctx.settings, host, port))
     engine = ctx.engine
     stop = threading.Event()
     with scheduler.SchedulerLock(ctx.settings):
@@ -152,8 +167,6 @@ def cmd_run(ctx: Context, args) -> int:
 
 
 def cmd_demo(ctx: Context, args) -> int:
-    import dataclasses
-
     from hustings import demo
 
     settings = ctx.settings
