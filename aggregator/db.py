@@ -199,9 +199,23 @@ rate_hits = sa.Table(
     "rate_hits",
     metadata,
     # Fixed windows shared by every web process: (what, who) and the window's start.
-    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),  # "action:<keyed hash of who>", never an address
     sa.Column("window_start", sa.BigInteger, primary_key=True),  # epoch seconds
     sa.Column("hits", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_rate_hits_window_start", "window_start"),  # the hourly purge (migration 0010)
+)
+
+sign_in_failures = sa.Table(
+    "sign_in_failures",
+    metadata,
+    # Failed sign-ins, shown to the moderator whose address was typed (community/signin.py);
+    # forgotten after 30 days. No address is stored: the account and the client are keyed hashes.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account", sa.String(64), nullable=False),  # keyed hash of the address typed
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("client", sa.String(16), nullable=False, server_default=""),  # a few characters of a day-salted hash
+    sa.Column("known_device", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_sign_in_failures_account_at", "account", "at"),
 )
 
 recommendations = sa.Table(

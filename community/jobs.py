@@ -7,7 +7,7 @@ from sqlalchemy.engine import Engine
 from aggregator.scheduler import Job
 from aggregator.settings import Settings
 
-from . import notices, ratelimits
+from . import notices, ratelimits, signin
 from .mailer import jobs as mail_jobs
 from .polls import store as poll_store
 
@@ -23,4 +23,6 @@ def jobs(engine: Engine, settings: Settings) -> list[Job]:
         *mail_jobs(engine, settings),
         # Rate-limit windows (keyed hashes of addresses) are forgotten after a day.
         Job("purge_rate_hits", ratelimits.purge, ratelimits.PURGE_EVERY_S, (engine, settings)),
+        # Moderators' failed sign-ins are shown for 30 days, then forgotten.
+        Job("purge_sign_in_failures", signin.purge, signin.PURGE_EVERY_S, (engine,)),
     ]

@@ -260,3 +260,127 @@ def test_privacy_page_says_what_is_kept_for_how_long_and_why(site):
                  "salted with the day", "deleted 24 hours after it starts", "contact e-mail address",
                  "never store your IP address"):
         assert said in text, said
+
+
+# --- item 2: strangers cannot lock a moderator out; guessing stays slow; the moderator sees it ------------
+
+
+def wrong(client, times: int, status=401, email=EMAIL, **kwargs) -> None:
+    for _ in range(times):
+        sign_in(client, email=email, password="a wrong guess at it", status=status, **kwargs)
+
+
+def test_strangers_guessing_cannot_lock_out_a_moderator_on_a_known_browser(site):
+    owner = site.client(CLIENT_B)
+    sign_in(owner)  # the owner's browser has signed in before: it holds a device cookie
+    owner.post("/logout", {"csrf_token": token_of(owner.get("/moderate"))}, status=303)
+    attacker = site.client(CLIENT_A)
+    wrong(attacker, 10)
+    wrong(attacker, 5, status=429)  # guessing from one client is held up after login_limit
+    res = sign_in(attacker, status=429)  # even with the right password: the limit comes first
+    assert 0 < int(res.headers["Retry-After"]) <= 900
+    # The owner, from another client, with the device cookie: signs in at once.
+    res = sign_in(owner)
+    assert res.headers["Location"] == "/moderate"
+    assert accounts.load_session(site.engine, owner.cookies[security.SESSION_COOKIE]) is not None
+    assert security.DEVICE_COOKIE in owner.cookies
+    # ...and from the attacker's own address too (a shared network): the browser is what counts.
+    owner.post("/logout", {"csrf_token": token_of(owner.get("/moderate"))}, status=303)
+    sign_in(owner, extra_environ={"REMOTE_ADDR": CLIENT_A})
+
+
+def test_strangers_together_are_throttled_per_account_but_the_owner_is_not(site):
+    owner = site.client(CLIENT_B)
+    sign_in(owner)
+    wrong(site.client("192.0.2.1"), 10)
+    # With the owner's first sign-in (no device cookie yet, so counted with strangers) that is 20:
+    # login_account_limit is used up.
+    wrong(site.client("192.0.2.2"), 9)
+    newcomer = site.client("192.0.2.3")
+    sign_in(newcomer, status=429)  # a stranger without the cookie, right password or not
+    wrong(newcomer, 2, status=429)
+    forged = site.client("192.0.2.4")
+    forged.set_cookie(security.DEVICE_COOKIE, "A" * 22 + "." + "0" * 32)  # not signed by the site
+    sign_in(forged, status=429)
+    assert sign_in(owner).headers["Location"] == "/moderate"  # the owner's browser is not held up
+    # Another moderator's address is not held up by guesses at this one.
+    accounts.add_moderator(site.engine, "sam@hustings.example", PASSWORD)
+    sign_in(site.client("192.0.2.5"), email="sam@hustings.example")
+
+
+def test_the_device_cookie_counts_only_its_own_attempts(site):
+    owner = site.client(CLIENT_B)
+    sign_in(owner)
+    wrong(owner, 10)  # the owner's own typos, from their browser
+    wrong(owner, 1, status=429)
+    # ...which hold up no one else: a stranger's budget is untouched by them.
+    sign_in(site.client(CLIENT_A))
+
+
+def test_the_device_cookie_names_the_moderator_without_holding_their_address(site):
+    client = site.client(CLIENT_B)
+    res = sign_in(client)
+    line = cookie_line(res, security.DEVICE_COOKIE)
+    value = line.split(";")[0].split("=", 1)[1]
+    assert EMAIL not in line.lower() and "whitfield" not in value.lower()
+    attrs = line.lower()
+    assert "httponly" in attrs and "samesite=strict" in attrs and "path=/login" in attrs
+    assert int(re.search(r"max-age=(\d+)", attrs).group(1)) >= 180 * 86400
+    from community import signin
+
+    assert signin.known_device(site.settings, EMAIL.upper(), value)
+    assert signin.known_device(site.settings, "someone.else@hustings.example", value) is None
+    # Signing in again keeps the same device (its count carries on); a second moderator on the
+    # same browser gets an entry of their own beside it.
+    accounts.add_moderator(site.engine, "sam@hustings.example", PASSWORD)
+    client.post("/logout", {"csrf_token": token_of(client.get("/moderate"))}, status=303)
+    again = sign_in(client, email="sam@hustings.example")
+    both = cookie_line(again, security.DEVICE_COOKIE).split(";")[0].split("=", 1)[1].strip('"')
+    assert signin.known_device(site.settings, EMAIL, both) == signin.known_device(site.settings, EMAIL, value)
+    assert signin.known_device(site.settings, "sam@hustings.example", both)
+
+
+def test_the_moderator_sees_failed_attempts_after_signing_in(site):
+    from community.identity import ip_hash
+
+    owner = site.client(CLIENT_B)
+    sign_in(owner)
+    owner.post("/logout", {"csrf_token": token_of(owner.get("/moderate"))}, status=303)
+    wrong(site.client(CLIENT_A), 10)
+    wrong(site.client(CLIENT_A), 3, status=429)  # refused by the limit: not checked, not listed
+    wrong(owner, 1)  # the owner's own typo, from their known browser
+    sign_in(owner)
+    page = owner.get("/moderate")
+    text = " ".join(page.text.split())
+    assert "Failed sign-ins on your account" in text
+    assert "11 failed sign-ins with your address in the last 30 days" in text
+    assert text.count("not one you have signed in on") == 10 and text.count("one you have signed in on") == 11
+    assert ip_hash(site.settings, CLIENT_A)[:10] in text  # the client, hashed and cut short
+    assert CLIENT_A not in page.text and CLIENT_B not in page.text
+    # Another moderator sees none of them.
+    accounts.add_moderator(site.engine, "sam@hustings.example", PASSWORD)
+    other = site.client("192.0.2.9")
+    sign_in(other, email="sam@hustings.example")
+    assert "None in the last 30 days" in " ".join(other.get("/moderate").text.split())
+
+
+def test_failed_attempts_are_forgotten_after_thirty_days_by_a_scheduled_job(site):
+    from datetime import timedelta
+
+    from aggregator.db import utcnow
+    from community import signin
+    from community.jobs import jobs
+
+    old = utcnow() - timedelta(days=31)
+    signin.record_failure(site.engine, site.settings, EMAIL, CLIENT_A, known=False, now=old)
+    signin.record_failure(site.engine, site.settings, EMAIL, CLIENT_A, known=False)
+    assert signin.recent_failures(site.engine, site.settings, EMAIL).count == 1  # the old one is not shown
+    job = next(j for j in jobs(site.engine, site.settings) if j.id == "purge_sign_in_failures")
+    assert job.func(*job.args) == 1
+    assert len(all_rows(site.engine, {"sign_in_failures"})["sign_in_failures"]) == 1
+
+
+def test_unknown_addresses_are_recorded_like_known_ones(site):
+    """The same work for an address that is no moderator's: the answer's timing says nothing."""
+    wrong(site.client(CLIENT_A), 2, email="nobody@hustings.example")
+    assert len(all_rows(site.engine, {"sign_in_failures"})["sign_in_failures"]) == 2

@@ -11,11 +11,11 @@ import bottle
 
 from aggregator import listings
 from aggregator.errors import HustingsError
-from community import accounts, identity, recommendations
+from community import accounts, identity, recommendations, signin
 from community.moderation_log import moderation_entries
 
 from . import pages, security
-from .request import Out, Site, Visitor, check_rate, set_session_cookie
+from .request import Out, Site, Visitor, set_device_cookie, set_session_cookie
 
 LOG_PER_PAGE = 50
 
@@ -57,16 +57,20 @@ def login(site: "Site", v: "Visitor", form: dict) -> "str | Out":
     password = _first(form, "password")
     # Decided before anything is written: a refused `next` falls back, never fails after the session exists.
     target = _safe_next(_first(form, "next"))
-    # Per address (the wrapper did) and per account, so a spread-out guesser is slowed too.
-    check_rate(site, "login-email", site.settings.login_limit, email.lower()[:320])
     try:
-        moderator = accounts.authenticate(site.engine, email, password)
+        # The limits are community.signin's: per browser for one that has signed in before, else
+        # per client and per address typed (so the route table gives this form none of its own).
+        moderator, device = signin.sign_in(site.engine, site.settings, email, password, v.ip,
+                                           bottle.request.get_cookie(security.DEVICE_COOKIE))
+    except signin.Throttled as exc:
+        raise bottle.HTTPError(429, str(exc), **{"Retry-After": str(exc.wait)}) from None
     except HustingsError as exc:
         return login_form(site, {"next": _first(form, "next")}, error=str(exc), status=401, email=email)
     if v.session_token:
         accounts.end_session(site.engine, v.session_token)  # a new session id on every sign-in
     token, _ = accounts.create_session(site.engine, moderator)
     set_session_cookie(site, token)
+    set_device_cookie(site, device)
     return target
 
 

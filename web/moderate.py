@@ -25,7 +25,7 @@ import markupsafe
 from aggregator import fetch_history
 from aggregator.errors import HustingsError, NotFound
 from community import blog_health as health
-from community import moderation, outbox, submissions
+from community import moderation, outbox, signin, submissions
 from community.moderation_log import moderation_entries
 
 from .request import Out, Site, Visitor, require_moderator
@@ -66,7 +66,8 @@ def moderate_dashboard(site: "Site", params: dict) -> "Out":
     mod = require_moderator(site)
     return _render(site, "moderate.html", title="Moderation", moderator=mod,
                    counts=health.counts(site.engine), recent=moderation_entries(site.engine, limit=10),
-                   messages=outbox.messages(site.engine, limit=10))
+                   messages=outbox.messages(site.engine, limit=10),
+                   failures=signin.recent_failures(site.engine, site.settings, mod.email))
 
 
 def moderate_queue(site: "Site", params: dict) -> "Out":

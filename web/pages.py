@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import bottle
 
 from aggregator import listings, ranking
-from community import ratelimits, submissions
+from community import ratelimits, signin, submissions
 from community.polls import store as poll_store
 from index.query import QueryError
 
@@ -209,7 +209,8 @@ def about(site: "Site", params: dict) -> "Out":
 def privacy(site: "Site", params: dict) -> "Out":
     # What the page promises comes from the code that keeps the promise.
     return out(site.render("privacy.html", title="Privacy", reader_cookie_days=security.READER_COOKIE_DAYS,
-                           rate_keep_h=ratelimits.keep_s(site.settings) // 3600))
+                           rate_keep_h=ratelimits.keep_s(site.settings) // 3600, device_days=signin.DEVICE_DAYS,
+                           failures_days=signin.FAILURES_KEPT_DAYS))
 
 
 def healthz(site: "Site", params: dict) -> "Out":

@@ -18,7 +18,7 @@ import jinja2
 from sqlalchemy.engine import Engine
 
 from aggregator.settings import Settings
-from community import accounts, identity, ratelimits
+from community import accounts, identity, ratelimits, signin
 from index.search import Searcher
 
 from . import security
@@ -141,6 +141,12 @@ def set_session_cookie(site: Site, token: str | None) -> None:
     else:
         bottle.response.set_cookie(security.SESSION_COOKIE, token, max_age=accounts.SESSION_DAYS * 86400,
                                    path="/", httponly=True, samesite="lax", secure=_https(site))
+
+
+def set_device_cookie(site: Site, value: str) -> None:
+    """The browser is now known for this moderator (community.signin): sent back to /login only."""
+    bottle.response.set_cookie(security.DEVICE_COOKIE, value, max_age=signin.DEVICE_DAYS * 86400, path="/login",
+                               httponly=True, samesite="strict", secure=_https(site))
 
 
 def form_params() -> dict[str, list[str]]:

@@ -5,6 +5,9 @@
 * **CSRF**: every form carries `csrf_token`. A reader's token is an HMAC of their cookie;
   a moderator's is stored with their session (community.accounts). Logged-out pages are
   cached with a placeholder that web/app.py replaces with the reader's token on the way out.
+* **Device cookies**: a browser that signs in as a moderator keeps a signed cookie naming
+  them (community.signin), sent only to /login; with it, others' guessing cannot lock that
+  moderator out.
 * **Sessions**: the token is in an HttpOnly, SameSite=Lax cookie (Secure over HTTPS, which
   a proxy's `X-Forwarded-Proto` says only when it is one of `trusted_proxies`);
   community.accounts stores its hash.
@@ -28,6 +31,7 @@ READER_COOKIE_DAYS = 365  # a reader's recommendations and ballots stay theirs f
 
 
 SESSION_COOKIE = "hustings_session"
+DEVICE_COOKIE = "hustings_device"  # a browser a moderator has signed in on (community/signin.py)
 
 
 CSRF_PLACEHOLDER = "csrf-8d1f0c7e-placeholder"  # replaced per reader in cached pages
