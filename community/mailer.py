@@ -397,3 +397,11 @@ def jobs(engine: Engine, settings: Settings) -> list:
         Job("send_digest", digests, DIGEST_EVERY_S),
         Job("forget_subscribers", subscriptions.forget, FORGET_EVERY_S, (engine,)),
     ]
+
+
+def outcome_of(engine: Engine, message_id: int) -> dict:
+    """What became of one message: its status, attempts and last error."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(outbox.c.status, outbox.c.attempts, outbox.c.last_error)
+                           .where(outbox.c.id == message_id)).one()
+    return dict(row._mapping)

@@ -5,7 +5,23 @@ sets `func` (and `needs_db=False` where no database is needed) on each; context.
 what they all use.
 """
 
-from . import database, feeds, fetch, index, moderators, polls, posts, search, site, status, submissions
+from . import (
+    database,
+    digest,
+    feeds,
+    fetch,
+    index,
+    mail,
+    moderators,
+    polls,
+    posts,
+    search,
+    site,
+    status,
+    submissions,
+    subscribers,
+)
 
 # In the order `hustings --help` lists them.
-GROUPS = (database, feeds, fetch, index, search, posts, submissions, moderators, polls, site, status)
+GROUPS = (database, feeds, fetch, index, search, posts, submissions, moderators, polls, subscribers, digest, mail,
+          site, status)
