@@ -284,8 +284,7 @@ def _parts(settings: Settings, row, sub, issues: digest_render.Issues) -> Parts 
     if row.issue_id is not None:
         return issues.parts(row.issue_id, sub)
     if row.list_unsubscribe:  # a campaign's update to a backer: one-click unsubscribe (RFC 8058)
-        return Parts(row.subject, row.body, row.html_body, unsubscribe_url=row.list_unsubscribe,
-                     unsubscribe_token=row.list_unsubscribe.rpartition("token=")[2])
+        return Parts(row.subject, row.body, row.html_body, row.list_unsubscribe, row.list_unsubscribe.split("=")[-1])
     return Parts(row.subject, row.body, row.html_body)
 
 

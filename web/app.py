@@ -1,4 +1,5 @@
-"""The Bottle application: every route in one table, and what every response gets.
+"""The Bottle application: every route in one table, and what every response gets. Long because
+that table is the whole site's map, kept in one place on purpose (docs/design.md).
 
 ``make_app(settings)`` builds the app; ``hustings serve`` runs it on gunicorn and
 ``hustings run`` on waitress beside the scheduler (web/server.py). The app reads the
@@ -36,6 +37,9 @@ from index.search import Searcher
 
 from . import (
     api,
+    campaign_feeds,
+    campaign_manage,
+    campaign_pages,
     community,
     digest_pages,
     moderate,
@@ -114,6 +118,20 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("GET", "/api/polls", poll_api.api_polls, (), False),
     ("GET", "/api/polls/<poll_id:int>", poll_api.api_poll, (), False),
     ("GET", "/moderate/polls/new", moderate_polls.poll_new_form, (), False),
+    # Campaigns (web/campaign_pages.py, campaign_manage.py, campaign_feeds.py). A campaign's page shows
+    # each reader whether they back it, and the organiser's and moderators' pages are theirs: not cached.
+    ("GET", "/campaigns", campaign_pages.directory, ("sort", "page"), True),
+    ("GET", "/campaigns/new", campaign_pages.new_form, (), True),
+    ("GET", "/campaigns/sent", campaign_pages.sent, (), True),
+    ("GET", "/campaigns/follow/confirm", campaign_pages.follow_confirm, ("token",), False),
+    ("GET", "/campaigns/unsubscribe", campaign_pages.unsubscribe_page, ("token",), False),
+    ("GET", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>", campaign_pages.campaign_page, ("page", "backed", "mail"), False),
+    ("GET", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>.atom", campaign_feeds.atom, (), True),
+    ("GET", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>/confirm", campaign_pages.confirm, ("token",), False),
+    ("GET", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>/manage", campaign_manage.manage, ("token", "page", "done"), False),
+    ("GET", "/api/campaigns", campaign_feeds.api_campaigns, ("sort", "page"), True),
+    ("GET", "/api/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>", campaign_feeds.api_campaign, (), True),
+    ("GET", "/moderate/campaigns", campaign_manage.moderate_campaigns, (), False),
     # The digest (web/subscribe.py, web/digest_pages.py). Issues are fixed once built, so their
     # pages are cached; the archive and its feed change when an issue is built, so they are not.
     ("GET", "/subscribe", subscribe.subscribe_form, ("email", "frequency"), False),
@@ -145,6 +163,20 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("POST", "/polls/<poll_id:int>/vote", poll_pages.poll_vote, "vote_limit", False),
     ("POST", "/moderate/polls/new", moderate_polls.poll_create, None, False),
     ("POST", "/moderate/polls/<poll_id:int>/close", moderate_polls.poll_close, None, False),
+    ("POST", "/campaigns/new", campaign_pages.propose, "campaign_limit", False),
+    ("POST", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>/back", campaign_pages.back, None, False),  # back_limit inside: new backs only
+    ("POST", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>/manage/update", campaign_manage.manage_update, None, False),
+    ("POST", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>/manage/query", campaign_manage.manage_query, None, False),
+    ("POST", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>/manage/resend", campaign_manage.manage_resend, None, False),
+    ("POST", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>/manage/posts/<post_id:int>/<action:re:pin|unpin|remove|restore>",
+     campaign_manage.manage_post, None, False),
+    ("POST", "/moderate/campaigns/<campaign_id:int>/approve", campaign_manage.approve, None, False),
+    ("POST", "/moderate/campaigns/<campaign_id:int>/reject", campaign_manage.reject, None, False),
+    ("POST", "/moderate/campaigns/<campaign_id:int>/close", campaign_manage.close, None, False),
+    ("POST", "/moderate/campaigns/<campaign_id:int>/respond", campaign_manage.respond, None, False),
+    ("POST", "/moderate/campaigns/<campaign_id:int>/poll", campaign_manage.link_poll, None, False),
+    ("POST", "/moderate/campaigns/<campaign_id:int>/posts/<post_id:int>/<action:re:pin|unpin|remove|restore>",
+     campaign_manage.moderate_post, None, False),
     ("POST", "/subscribe", subscribe.subscribe, "subscribe_limit", False),
     ("POST", "/subscribe/manage", subscribe.manage_save, "subscribe_limit", False),
     ("POST", "/subscribe/leave", subscribe.leave, None, False),
@@ -152,6 +184,7 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     # RFC 8058 one-click unsubscribe: mail clients POST with no cookie and no token, so this one
     # form is NO_CSRF: the signed token in its address is the authority, and its body is not read.
     ("POST", "/unsubscribe", subscribe.unsubscribe_one_click, None, NO_CSRF),
+    ("POST", "/campaigns/unsubscribe", campaign_pages.unsubscribe, None, NO_CSRF),  # a campaign's updates
 ]
 
 

@@ -6,6 +6,7 @@ what they all use.
 """
 
 from . import (
+    campaigns,
     database,
     digest,
     feeds,
@@ -23,5 +24,5 @@ from . import (
 )
 
 # In the order `hustings --help` lists them.
-GROUPS = (database, feeds, fetch, index, search, posts, submissions, moderators, polls, subscribers, digest, mail,
-          site, status)
+GROUPS = (database, feeds, fetch, index, search, posts, submissions, moderators, polls, campaigns, subscribers, digest,
+          mail, site, status)
