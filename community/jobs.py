@@ -8,6 +8,7 @@ from aggregator.scheduler import Job
 from aggregator.settings import Settings
 
 from . import notices, ratelimits, signin
+from .campaigns import backing as campaign_backing
 from .mailer import jobs as mail_jobs
 from .polls import store as poll_store
 
@@ -25,4 +26,6 @@ def jobs(engine: Engine, settings: Settings) -> list[Job]:
         Job("purge_rate_hits", ratelimits.purge, ratelimits.PURGE_EVERY_S, (engine, settings)),
         # Moderators' failed sign-ins are shown for 30 days, then forgotten.
         Job("purge_sign_in_failures", signin.purge, signin.PURGE_EVERY_S, (engine,)),
+        # Campaign backers' addresses never confirmed, or that left, are deleted after a week.
+        Job("forget_campaign_followers", campaign_backing.forget, campaign_backing.FORGET_EVERY_S, (engine,)),
     ]

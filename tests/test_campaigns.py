@@ -544,3 +544,24 @@ def test_the_command_lists_approves_refuses_and_closes_through_the_one_door(cli,
     assert kinds.count("campaign-approved") == 1 and kinds.count("campaign-closed") == 1
     assert "campaign-rejected" not in kinds  # its organiser never confirmed the address: not written to
     engine.dispose()
+
+
+def test_backers_addresses_never_confirmed_or_left_are_forgotten_after_a_week(site):
+    from aggregator.db import campaign_followers
+
+    c = site.published()
+    long_ago = utcnow() - timedelta(days=backing.PENDING_KEEP_DAYS + 1)
+    backing.follow(site.engine, site.settings, c, "never@example.org", now=long_ago)
+    backing.follow(site.engine, site.settings, c, "recent@example.org")
+    backing.follow(site.engine, site.settings, c, "kept@example.org", now=long_ago)
+    backing.follow(site.engine, site.settings, c, "gone@example.org", now=long_ago)
+    with site.engine.begin() as conn:
+        conn.execute(sa.update(campaign_followers).where(campaign_followers.c.email == "kept@example.org")
+                     .values(status="confirmed", confirmed_at=long_ago))
+        conn.execute(sa.update(campaign_followers).where(campaign_followers.c.email == "gone@example.org")
+                     .values(status="left", left_at=long_ago))
+    assert backing.forget(site.engine) == 2
+    with site.engine.connect() as conn:
+        left = sorted(r[0] for r in conn.execute(sa.select(campaign_followers.c.email)))
+    assert left == ["kept@example.org", "recent@example.org"]
+    assert "Campaigns" in site.reader().get("/privacy").text

@@ -15,7 +15,7 @@ def test_build_registers_jobs_with_one_instance_and_coalescing(engine, settings)
     jobs = {job.id: job for job in sched.get_jobs()}
     assert set(jobs) == {"cluster", "dispatch", "crawl", "prune_history", "notices", "expire_poll_salts",
                          "deliver_mail", "send_digest", "forget_subscribers",
-                         "purge_rate_hits", "purge_sign_in_failures"}
+                         "purge_rate_hits", "purge_sign_in_failures", "forget_campaign_followers"}
     for job in jobs.values():
         assert job.max_instances == 1 and job.coalesce is True
     assert jobs["dispatch"].trigger.interval.total_seconds() == settings.dispatch_every_s
