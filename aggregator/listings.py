@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from . import ranking
+from . import images, ranking
 from .db import CHANGE_COUNTER, counters, feeds, fetches, posts, reading
 from .models import PUBLIC_STATUSES  # the blogs the site shows
 from .post_store import post_dict
@@ -113,6 +113,27 @@ def newest(engine: Engine, *, page: int, per_page: int, blog_id: int | None = No
     with reading(engine) as conn:
         rows = [post_dict(r) for r in conn.execute(query)]
     return rows[:per_page], len(rows) > per_page
+
+
+def most_recommended(engine: Engine, since: datetime, limit: int = 5) -> list[dict]:
+    """The posts published since `since` with the most recommendations (at least one), most first."""
+    query = (
+        sa.select(*_post_columns).join(feeds, feeds.c.id == posts.c.feed_id)
+        .where(_visible(), posts.c.published >= since, posts.c.recommendations > 0)
+        .order_by(posts.c.recommendations.desc(), posts.c.published.desc(), posts.c.id.desc()).limit(limit)
+    )
+    with reading(engine) as conn:
+        return [post_dict(r) for r in conn.execute(query)]
+
+
+def first_images(engine: Engine, ids: list[int], *, allow_http: bool = True) -> dict[int, images.Image]:
+    """Each of these posts' first picture worth showing (aggregator/images.py), where it has one."""
+    found = {}
+    for post_id, html in contents(engine, ids).items():
+        image = images.first_image(html, allow_http=allow_http)
+        if image is not None:
+            found[post_id] = image
+    return found
 
 
 def contents(engine: Engine, ids: list[int]) -> dict[int, str]:

@@ -52,9 +52,13 @@ def site(tmp_path_factory, database):
 
 
 def forms_on(body: str) -> dict[int, str]:
-    """post id -> its recommend form's HTML, for every listing line."""
-    return {int(m.group(1)): m.group(0) for m in
-            re.finditer(r'<form class="rec"[^>]*action="/posts/(\d+)/recommend">.*?</form>', body, re.S)}
+    """post id -> its recommend button and count, for every line (and the post page)."""
+    return {int(m.group(1)): m.group(0) for m in re.finditer(r"<!--[rR](\d+)-->.*?<!--/r-->", body, re.S)}
+
+
+def page_form(body: str) -> str:
+    """The one form a listing's buttons submit."""
+    return re.search(r'<form id="rf" method="post">.*?</form>', body, re.S).group(0)
 
 
 def count_in(form: str) -> int:
@@ -72,16 +76,18 @@ def test_every_listing_line_has_a_recommend_form_with_its_count(site, path):
     if path == "BLOG":
         path = f"/blogs/{listings.blogs(engine)[0].id}"
     body = web.get(path).text
-    lines = re.findall(r'<article class="item" aria-labelledby="t(\d+)"', body)
+    lines = re.findall(r'<h3 id="t(\d+)">', body)
     forms = forms_on(body)
     assert lines and set(map(int, lines)) <= set(forms), "a form on every line"
     token = security.reader_csrf(settings, web.cookies[security.READER_COOKIE])
-    for pid, form in forms.items():
-        assert f'name="csrf_token" value="{token}"' in form
-        assert f'name="back" value="{path}"' in form
-        assert '<button class="rec-b"' in form and "Recommend" in form
-        assert count_in(form) == listings.post(engine, pid)["recommendations"]
-        assert security.CSRF_PLACEHOLDER not in form
+    form = page_form(body)
+    assert f'name="csrf_token" value="{token}"' in form and f'name="back" value="{path}"' in form
+    assert body.count('name="csrf_token"') == 1, "one token for the page, not one per line"
+    for pid, widget in forms.items():
+        assert f'<button class="rec-b" form="rf" formaction="/posts/{pid}/recommend" aria-describedby="t{pid}">' \
+               f'Recommend</button>' in widget
+        assert count_in(widget) == listings.post(engine, pid)["recommendations"]
+    assert security.CSRF_PLACEHOLDER not in body
 
 
 def test_recommending_from_the_front_page_comes_back_to_it_saying_so(site):

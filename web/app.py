@@ -42,6 +42,7 @@ from . import (
     campaign_pages,
     community,
     digest_pages,
+    front,
     moderate,
     moderate_polls,
     pages,
@@ -72,7 +73,7 @@ NO_CSRF = "no csrf"  # a POST route's last field: its link's own signed token is
 # (method, path, handler, the query parameters it reads, cached for logged-out readers)
 # Handlers are plain functions of (site, query, **url args) returning Out.
 ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
-    ("GET", "/", pages.front, ("page",), True),
+    ("GET", "/", front.front, ("page",), True),
     ("GET", "/new", pages.new, ("page",), True),
     ("GET", "/posts/<post_id:int>", pages.post, ("recommended",), True),
     ("GET", "/blogs", pages.blog_directory, (), True),

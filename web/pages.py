@@ -7,9 +7,8 @@ from datetime import datetime, timezone
 
 import bottle
 
-from aggregator import listings, ranking
+from aggregator import images, listings, ranking
 from community import ratelimits, signin, submissions
-from community.polls import store as poll_store
 from index.query import QueryError
 
 from . import security
@@ -67,20 +66,12 @@ def front_page_posts(site: "Site", page: int, blog_ids: tuple[int, ...] | None =
     return items, pages
 
 
-def front(site: "Site", params: dict) -> "Out":
-    page = page_number(params)
-    items, pages = front_page_posts(site, page)
-    if page > pages:
-        raise bottle.HTTPError(404, f"the front page has {pages} page{'s' if pages != 1 else ''}; "
-                                    f"older posts are on the newest-first list")
-    picks = listings.editors_picks(site.engine) if page == 1 else []
-
-    polls = poll_store.open_polls(site.engine, limit=5) if page == 1 else []
-    changed = [t for t in (listings.latest_change(site.engine), poll_store.polls_changed_at(site.engine)) if t]
-    return out(site.render("front.html", items=items, picks=picks, polls=polls, page=page, pages=pages,
-                           here=_here("/", page),
-                           feeds=_feeds("/feed"), title=""),
-               max(changed) if changed else None)
+def with_images(site: "Site", items: list[dict]) -> list[dict]:
+    """The posts, each with its first picture (`image`, or None) for the lead and thumbnails.
+    Plain http pictures are left out of a site served over https (mixed content)."""
+    found = listings.first_images(site.engine, [i["id"] for i in items],
+                                  allow_http=not site.settings.site_url.startswith("https:"))
+    return [dict(i, image=found.get(i["id"])) for i in items]
 
 
 def new(site: "Site", params: dict) -> "Out":
@@ -88,18 +79,20 @@ def new(site: "Site", params: dict) -> "Out":
     items, more = listings.newest(site.engine, page=page, per_page=PER_PAGE)
     if page > 1 and not items:
         raise bottle.HTTPError(404, "there are no posts that far back")
-    return out(site.render("new.html", items=items, page=page, more=more, feeds=_feeds("/new"), title="Newest",
-                           here=_here("/new", page)),
+    return out(site.render("new.html", items=with_images(site, items), page=page, more=more, feeds=feeds_of("/new"),
+                           title="Newest", here=here("/new", page)),
                listings.latest_change(site.engine))
 
 
-def _here(path: str, page: int) -> str:
+def here(path: str, page: int) -> str:
     """The page's own address: where a recommend form on it comes back to."""
     return path if page == 1 else f"{path}?page={page}"
 
 
-def _feeds(base: str) -> list[tuple[str, str]]:
+def feeds_of(base: str) -> list[tuple[str, str]]:
+    """The Atom and RSS feeds a listing page links to in its head."""
     return [("application/atom+xml", base + ".atom"), ("application/rss+xml", base + ".rss")]
+
 
 
 # --- a post ---------------------------------------------------------------------------------
@@ -111,6 +104,9 @@ def post_context(site: "Site", post_id: int) -> dict:
         if listings.post_removed(site.engine, post_id):
             raise bottle.HTTPError(410, "a moderator removed this post from the site, or its blog withdrew it")
         raise bottle.HTTPError(404, f"there is no post number {post_id}")
+    # Every picture with alt (empty when the feed said nothing), no referrer and lazy loading,
+    # posts stored before the sanitiser added them included.
+    item["content_html"] = images.with_safe_images(item["content_html"])
     placed = {p.id: p for p in ranked(site)}.get(post_id)
     why = {
         "featured": item["featured_at"] is not None,
@@ -156,9 +152,9 @@ def blog(site: "Site", params: dict, blog_id: int) -> "Out":
     if page > 1 and not items:
         raise bottle.HTTPError(404, f"{b.name} has no posts that far back")
     history = listings.fetch_summary(site.engine, blog_id) if page == 1 else []
-    return out(site.render("blog.html", blog=b, items=items, page=page, more=more, history=history,
-                           here=_here(f"/blogs/{blog_id}", page),
-                           feeds=_feeds(f"/blogs/{blog_id}"), title=b.name,
+    return out(site.render("blog.html", blog=b, items=with_images(site, items), page=page, more=more, history=history,
+                           here=here(f"/blogs/{blog_id}", page),
+                           feeds=feeds_of(f"/blogs/{blog_id}"), title=b.name,
                            verified=submissions.verified_at(site.engine, blog_id)),
                listings.latest_change(site.engine, blog_id))
 

@@ -32,7 +32,8 @@ def section(site: "Site", params: dict, name: str) -> "Out":
     if page > count:
         raise bottle.HTTPError(404, f"{sec.name} has {count} page{'s' if count != 1 else ''} of posts")
     blogs = [b for b in listings.blogs(site.engine) if b.id in set(sec.blog_ids)]
-    return pages.out(site.render("section.html", section=sec, blogs=blogs, items=items, page=page, pages=count,
+    return pages.out(site.render("section.html", section=sec, blogs=blogs, items=pages.with_images(site, items),
+                                 page=page, pages=count,
                                  here=sec.path if page == 1 else f"{sec.path}?page={page}", nav="section:" + sec.slug,
                                  feeds=[("application/atom+xml", sec.path + ".atom"),
                                         ("application/rss+xml", sec.path + ".rss")],
