@@ -23,12 +23,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from aggregator.db import (
+    CHANGE_COUNTER,
     campaign_backings,
     campaign_polls,
     campaign_posts,
     campaign_updates,
     campaigns,
     insert_for,
+    next_counter,
     reading,
     utcnow,
     writing,
@@ -361,4 +363,5 @@ def set_query(engine: Engine, c: Campaign, query: str, now: datetime | None = No
     query = check_query(query)
     with writing(engine) as conn:
         conn.execute(sa.update(campaigns).where(campaigns.c.id == c.id).values(query=query, updated_at=now or utcnow()))
+        next_counter(conn, CHANGE_COUNTER)  # its cached JSON lists other posts now
     return get(engine, c.id)
