@@ -161,7 +161,7 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("POST", "/moderate/posts/<post_id:int>/unfeature", moderate.unfeature_post, None, False),
     ("POST", "/moderate/posts/<post_id:int>/hide", moderate.hide_post, None, False),
     ("POST", "/moderate/posts/<post_id:int>/unhide", moderate.unhide_post, None, False),
-    ("POST", "/polls/<poll_id:int>/vote", poll_pages.poll_vote, "vote_limit", False),
+    ("POST", "/polls/<poll_id:int>/vote", poll_pages.poll_vote, None, False),  # vote_limit inside: refusals counted
     ("POST", "/moderate/polls/new", moderate_polls.poll_create, None, False),
     ("POST", "/moderate/polls/<poll_id:int>/close", moderate_polls.poll_close, None, False),
     ("POST", "/campaigns/new", campaign_pages.propose, "campaign_limit", False),

@@ -31,7 +31,7 @@ from community.polls import ballot_store
 from community.polls import store as poll_store
 from community.polls.store import PollRecord
 
-from .request import Out, Site, Visitor, visitor
+from .request import Out, Site, Visitor, check_rate, visitor
 
 MAX_BUCKETS_SHOWN = 96  # columns in the moderators' votes-over-time chart, at most
 BUCKETS = [timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080, 43200)]
@@ -189,6 +189,15 @@ def poll_vote(site: "Site", v: "Visitor", form: dict, poll_id: int) -> "str | Ou
     record = record_or_404(site, poll_id)
     poll = record.poll
     at = now()
+    try:
+        check_rate(site, "poll_vote", site.settings.vote_limit, v.ip)
+    except bottle.HTTPError as exc:
+        # A ballot turned away by the rate limit is a refused ballot like any other: the
+        # methodology box counts it (docs/web.md), and the reader keeps what they chose.
+        ballot_store.record_rejection(site.engine, poll.id, "rate_limited", at)
+        bottle.response.set_header("Retry-After", exc.headers.get("Retry-After", "60"))
+        return _poll_page(site, v, record, at, status=429, form=form,
+                          error=f"Your ballot was not counted: {exc.body}.")
     if not polls.is_open(poll, at):
         reason = "closed" if polls.is_closed(poll, at) else "not_open"
         ballot_store.record_rejection(site.engine, poll.id, reason, at)

@@ -7,8 +7,8 @@ The guarantees, and where they come from:
   ballot is an INSERT ... ON CONFLICT DO NOTHING RETURNING, and no row back means a
   duplicate. Never a check-then-insert, so a hundred copies sent at once count once.
 * **A ballot and its choices are one transaction**, and so is the rejection row written
-  for every ballot refused (duplicate, closed, not_open, invalid), so the methodology
-  box's "rejected" always adds up.
+  for every ballot refused (duplicate, closed, not_open, invalid, rate_limited), so the
+  methodology box's "rejected" always adds up.
 * **Open or closed is decided in the ballot's own transaction**, from the row as it is
   then (a moderator closing the poll at the same moment is serialised with it).
 * **Who a voter is**: with integrity "cookie", a keyed hash of the reader's cookie hash

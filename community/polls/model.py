@@ -54,6 +54,7 @@ REJECTION_REASONS = {
     "closed": "sent after the poll closed",
     "not_open": "sent before the poll opened",
     "invalid": "invalid (the form was incomplete or malformed)",
+    "rate_limited": "sent too fast from one address (over the site's ballot rate limit)",
 }
 
 # Fields a voting form carries that are not part of the ballot. Everything else that
