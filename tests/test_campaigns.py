@@ -475,7 +475,10 @@ def test_the_directory_orders_rising_newest_most_backed_and_closed(site):
     api = r.get(f"/api/campaigns/{old.slug}").json
     assert api["status"] == "closed" and api["outcome"] == "won" and "contact" not in api and "nonce" not in api
     r.get("/api/campaigns?sort=hot", status=400)
-    assert "Campaigns" in r.get("/").text
+    front = r.get("/").text  # the front page's Campaigns box: the rising ones, with their backers
+    box = front.split('id="campaigns-h"', 1)[1].split("</section>", 1)[0]
+    assert box.index("A rising one") < box.index("The newest one") and "3 backers · 3 this week" in box
+    assert "An old favourite" not in box  # closed
 
 
 def test_a_burst_of_backs_from_one_address_is_flagged_to_moderators(site):

@@ -1,6 +1,6 @@
 """The front page: the lead story with its picture and the next few beneath it, then the
 ranked list; beside them on a wide screen (after them on a phone) the editor's picks, the
-open polls, the week's most recommended posts and the latest ones."""
+open polls, the rising campaigns, the week's most recommended posts and the latest ones."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import timedelta
 import bottle
 
 from aggregator import listings
+from community.campaigns import store as campaign_store
 from community.polls import store as poll_store
 
 from . import pages
@@ -35,11 +36,13 @@ def front(site: "Site", params: dict) -> "Out":
         rail = dict(
             picks=listings.editors_picks(site.engine),
             polls=poll_store.open_polls(site.engine, limit=RAIL_ITEMS),
+            campaigns=campaign_store.directory(site.engine, "rising", per_page=RAIL_ITEMS)[0],  # rising first
             popular=listings.most_recommended(site.engine, pages.now() - POPULAR_SINCE, limit=RAIL_ITEMS),
             # The latest posts not already on the page: the rail adds, it does not repeat.
             latest=[i for i in latest if i["id"] not in shown][:RAIL_ITEMS],
         )
         changed.append(poll_store.polls_changed_at(site.engine))
+        changed.append(campaign_store.last_change(site.engine))
     changed = [t for t in changed if t]
     lead = stories[0] if stories else None
     return pages.out(site.render("front.html", stories=stories, items=rest, page=page, pages=count, rail=rail,
