@@ -228,6 +228,8 @@ def _templates(settings: Settings) -> jinja2.Environment:
         window_h=settings.rank_window_h,
         csrf_token=security.CSRF_PLACEHOLDER,  # web/app.py puts the reader's own token in its place
         rec_widget=reader_state.widget,  # a recommend button, made per reader on the way out
+        canonical=functools.partial(pages.canonical_url, settings.site_url),
+        site_description=pages.SITE_DESCRIPTION,
     )
     env.filters.update(ago=pages.ago, day=pages.day, iso=pages.iso, dated=pages.dated, section_href=sections.href)
     return env
@@ -303,6 +305,7 @@ def _wrap(site: Site, handler: Callable, names: tuple[str, ...], cached: bool) -
             # /posts/99999999999999999999: no such post, not an overflow in the database driver.
             raise bottle.HTTPError(404, "there is no such page")
         params = query_params(names)
+        bottle.request.environ["hustings.params"] = params  # for the page's canonical address
         key = _cache_key(params)
         # A signed-in moderator's pages are made for them and never stored.
         personal = bottle.request.get_cookie(security.SESSION_COOKIE) is not None and visitor(site).session is not None

@@ -3,6 +3,7 @@ returns an ``Out``; web/app.py does caching, conditional GET and headers."""
 
 from __future__ import annotations
 
+import urllib.parse
 from datetime import datetime, timezone
 
 import bottle
@@ -80,7 +81,8 @@ def new(site: "Site", params: dict) -> "Out":
     if page > 1 and not items:
         raise bottle.HTTPError(404, "there are no posts that far back")
     return out(site.render("new.html", items=with_images(site, items), page=page, more=more, feeds=feeds_of("/new"),
-                           title="Newest", here=here("/new", page)),
+                           title="Newest", here=here("/new", page),
+                           description="Every post from the movement's blogs, newest first."),
                listings.latest_change(site.engine))
 
 
@@ -126,8 +128,11 @@ def post(site: "Site", params: dict, post_id: int) -> "Out":
     ctx = post_context(site, post_id)
     item = ctx["item"]
     recommended = params.get("recommended", "")
+    image = images.first_image(item["content_html"], allow_http=not site.settings.site_url.startswith("https:"))
     return out(site.render("post.html", title=item["title"] or "Untitled post",
-                           recommended=recommended if recommended in ("yes", "already") else "", **ctx),
+                           recommended=recommended if recommended in ("yes", "already") else "",
+                           description=_describe(item["summary"]) or f"A post from {item['blog'] or 'a blog'}.",
+                           og_type="article", og_image=image.src if image else "", **ctx),
                max(item["updated_at"], item["first_seen"]))
 
 
@@ -155,6 +160,7 @@ def blog(site: "Site", params: dict, blog_id: int) -> "Out":
     return out(site.render("blog.html", blog=b, items=with_images(site, items), page=page, more=more, history=history,
                            here=here(f"/blogs/{blog_id}", page),
                            feeds=feeds_of(f"/blogs/{blog_id}"), title=b.name,
+                           description=f"Posts from {b.name}, gathered with the movement's other blogs.",
                            verified=submissions.verified_at(site.engine, blog_id)),
                listings.latest_change(site.engine, blog_id))
 
@@ -214,6 +220,35 @@ def healthz(site: "Site", params: dict) -> "Out":
 
 
 # --- template filters -----------------------------------------------------------------------
+
+
+SITE_DESCRIPTION = ("The movement's blogs and news sites in one place, ranked by readers' recommendations and "
+                    "freshness: read, search, recommend and vote.")
+NOT_CANONICAL = {"recommended"}  # a thank-you after a form, not another page
+
+
+def _describe(text: str, most: int = 200) -> str:
+    """A summary cut to a link preview's length, at a word."""
+    text = " ".join((text or "").split())
+    if len(text) <= most:
+        return text
+    return text[:most].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def canonical_url(site_url: str) -> str:
+    """This page's own address for search engines and link previews: the site's public URL,
+    the path, and only the query parameters its route reads (web/app.py puts them in the
+    environ), page 1 and empty ones left out; "" outside a request."""
+    try:
+        environ = bottle.request.environ
+        path = bottle.request.path
+    except RuntimeError:
+        return ""
+    params = environ.get("hustings.params") or {}
+    kept = [(k, v) for k, v in sorted(params.items())
+            if v and k not in NOT_CANONICAL and not (k == "page" and v == "1")]
+    return site_url.rstrip("/") + path + ("?" + urllib.parse.urlencode(kept) if kept else "")
+
 
 
 def ago(when: datetime | None, at: datetime | None = None) -> str:
