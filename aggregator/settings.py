@@ -79,7 +79,7 @@ class Settings:
     recommend_limit: str = "60/1m"  # recommendations per address
     vote_limit: str = "30/1m"  # ballots per address
     submit_limit: str = "10/1h"  # blog submissions (each fetches the blog) per address
-    campaign_limit: str = "5/1h"  # campaigns proposed per address (each sends a confirmation mail)
+    campaign_limit: str = "10/1h"  # campaigns proposed per address (each sends a confirmation mail)
     back_limit: str = "200/1h"  # new backs per address: a hall of members shares one; bursts are flagged instead
     # The house rules for campaigns, shown on the proposal form (Markdown). Moderators refuse only for these.
     campaign_rules: str = (

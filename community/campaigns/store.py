@@ -47,7 +47,7 @@ from . import letters
 from .text import one_line, slug_of
 
 CONFIRM_HOURS = 48  # the organiser's confirmation link works this long
-MAILS_PER_DAY = "3/1d"  # confirmation mails one address is sent, at most (then silence)
+MAILS_PER_DAY = "5/1d"  # confirmation mails one address is sent, at most (then silence): no mail-bombing by form
 RISING_DAYS = 7  # rising: backers who joined in this many days
 PER_PAGE = 20
 SORTS = ("rising", "new", "backed", "closed")
