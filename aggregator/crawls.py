@@ -145,6 +145,7 @@ class SiteCheck:
     url: str  # where the home page ended up after redirects
     title: str
     feeds: tuple[str, ...]  # feeds the page advertises (a feed is cheaper than a crawl)
+    headers: dict[str, str] = field(default_factory=dict, compare=False)  # the page's response headers
 
 
 def check_site(url: str, settings: Settings, *, guard: AddressGuard | None = None) -> SiteCheck:
@@ -162,5 +163,5 @@ def check_site(url: str, settings: Settings, *, guard: AddressGuard | None = Non
     match = _TITLE.search(result.body[:200_000])
     title = " ".join(html.unescape(match.group(1).decode("utf-8", "replace")).split())[:500] if match else ""
     feeds = tuple(link.href for link in discover.find_feed_links(result.body, result.final_url))
-    return SiteCheck(result.final_url, title, feeds)
+    return SiteCheck(result.final_url, title, feeds, result.headers)
 

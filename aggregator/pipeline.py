@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from hashlib import sha256
 from typing import Callable, Iterable
@@ -261,6 +261,8 @@ class DiscoveredFeed:
     entries: int
     page_url: str = ""  # the page it was found on, when the user gave a page
     alternatives: tuple[str, ...] = ()  # other feeds the page advertised
+    # Every response's headers (the page's, then the feed's): the web's say whether it is this very site.
+    headers: tuple[dict[str, str], ...] = field(default=(), compare=False)
 
 
 def discover_feed(url: str, settings: Settings, *, guard: AddressGuard | None = None) -> DiscoveredFeed:
@@ -277,7 +279,8 @@ def discover_feed(url: str, settings: Settings, *, guard: AddressGuard | None = 
     if discover.looks_like_feed(result.body):
         parsed = parse.parse_feed(result.body, probe, final_url=result.final_url, headers=result.headers,
                                   max_entries=settings.fetch_max_entries)
-        return DiscoveredFeed(result.final_url, parsed.title, parsed.site_url, len(parsed.posts))
+        return DiscoveredFeed(result.final_url, parsed.title, parsed.site_url, len(parsed.posts),
+                              headers=(result.headers,))
     links = discover.find_feed_links(result.body, result.final_url)
     candidates = [l.href for l in links] or discover.candidate_paths(result.final_url)
     errors = []
@@ -294,7 +297,8 @@ def discover_feed(url: str, settings: Settings, *, guard: AddressGuard | None = 
             continue
         others = tuple(h for h in (l.href for l in links) if h != candidate)
         return DiscoveredFeed(got.final_url, parsed.title, parsed.site_url or result.final_url,
-                              len(parsed.posts), page_url=result.final_url, alternatives=others)
+                              len(parsed.posts), page_url=result.final_url, alternatives=others,
+                              headers=(result.headers, got.headers))
     if links:
         raise AggregatorError(url, "the page advertises feeds but none could be read: " + "; ".join(errors[:3]))
     raise AggregatorError(url, "no feed found: the page has no <link rel=\"alternate\"> feed and no feed "

@@ -19,9 +19,11 @@ The check is a plain dict (stored as the submission's check_json, shown to moder
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Mapping
 from urllib.parse import urlsplit
 
 from aggregator import discover, fetch
@@ -31,6 +33,8 @@ from aggregator.guard import AddressGuard
 from aggregator.models import Feed, FetchResult
 from aggregator.pipeline import prepare
 from aggregator.settings import Settings
+
+from .identity import keyed
 
 MAX_GUESSES = 7  # the usual feed paths tried when a page advertises no feed
 PREVIEW_POSTS = 3
@@ -59,8 +63,67 @@ def guard_for(settings: Settings) -> AddressGuard:
     return AddressGuard(settings.allowed_networks)
 
 
+# --- never this site itself ----------------------------------------------------------------------------
+# The site's own feeds (/feed.atom, /new.rss, /blogs/ID.atom, a section's...) would have it
+# aggregate itself, every post coming back as a new one. Two tests: the address is on the
+# host of site_url (before anything is fetched; by name, so it holds while the site is down),
+# and, for any name or redirect that leads here, every response of ours carries SITE_HEADER
+# with a mark made from the site's secret, which no other site can know.
+
+SITE_HEADER = "X-Hustings-Site"
+
+
+class OwnSite(AggregatorError):
+    """The address is this site's own: it is never aggregated."""
+
+
+@functools.lru_cache(maxsize=8)
+def site_mark(settings: Settings) -> str:
+    """What this site's responses say in SITE_HEADER (the same on every node: one secret)."""
+    return keyed(settings, "own-site")[:32]
+
+
+def _origin(url: str) -> tuple[str, int] | None:
+    try:
+        parts = urlsplit(url.strip())
+        host, port = (parts.hostname or "").rstrip("."), parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = host[4:] if host.startswith("www.") else host
+    return host, port or {"https": 443, "http": 80}.get(parts.scheme.lower(), 0)
+
+
+def is_own_address(settings: Settings, url: str) -> bool:
+    """Whether url is on this site's host: same name (www. aside), and the same port, where
+    http's 80 and https's 443 count as one site."""
+    ours, theirs = _origin(settings.site_url), _origin(url)
+    if not ours or not theirs or ours[0] != theirs[0]:
+        return False
+    return ours[1] == theirs[1] or {ours[1], theirs[1]} <= {80, 443}
+
+
+def own_site_reason(settings: Settings, url: str, headers: Mapping[str, str] | None = None) -> str:
+    """A sentence when url (or a response from it, by its headers) is this site; else ""."""
+    if is_own_address(settings, url) or (headers or {}).get(SITE_HEADER.lower()) == site_mark(settings):
+        return (f"that address is this site's own ({settings.site_name} does not aggregate itself): "
+                "submit the address of your blog or of its feed")
+    return ""
+
+
+def refuse_own_site(settings: Settings, url: str, headers: Mapping[str, str] | None = None) -> None:
+    """Raises:
+        OwnSite: url is this site (see own_site_reason)."""
+    reason = own_site_reason(settings, url, headers)
+    if reason:
+        raise OwnSite(url, reason)
+
+
 def refusal(exc: AggregatorError, asked: str) -> str:
     """A blogger-facing sentence for a fetch that failed, naming a redirect that led astray."""
+    if isinstance(exc, OwnSite):
+        return exc.reason
     if isinstance(exc, BlockedAddress):
         where = exc.url
         if where != asked:
@@ -79,10 +142,13 @@ def probe(url: str, settings: Settings, guard: AddressGuard | None = None) -> Pr
             refused it or a redirect), or no feed was found there.
     """
     guard = guard or guard_for(settings)
+    refuse_own_site(settings, url)
     result = fetch.fetch(url, settings, guard=guard)
+    refuse_own_site(settings, result.final_url, result.headers)
     if discover.looks_like_feed(result.body):
         return Probe(url, result.final_url, (FeedOption(result.final_url),), result, is_feed=True)
-    links = discover.find_feed_links(result.body, result.final_url)
+    # A blog that advertises this site's feed beside its own: offer only its own.
+    links = [l for l in discover.find_feed_links(result.body, result.final_url) if not is_own_address(settings, l.href)]
     if links:
         return Probe(url, result.final_url, tuple(FeedOption(l.href, l.title, l.type) for l in links))
     errors = []
@@ -92,7 +158,7 @@ def probe(url: str, settings: Settings, guard: AddressGuard | None = None) -> Pr
         except AggregatorError as exc:
             errors.append(str(exc))
             continue
-        if discover.looks_like_feed(got.body):
+        if discover.looks_like_feed(got.body) and not own_site_reason(settings, got.final_url, got.headers):
             return Probe(url, result.final_url, (FeedOption(got.final_url),), got)
     raise AggregatorError(url, "no feed found: the page names no feed (<link rel=\"alternate\">) and there is none "
                                "at the usual addresses (/feed/, /rss.xml, /atom.xml, ...); submit the feed's own "
@@ -110,13 +176,15 @@ def check(feed_url: str, settings: Settings, *, guard: AddressGuard | None = Non
     out: dict = {"url": feed_url, "feed_url": feed_url, "checked_at": _iso(now), "valid": False, "why": "",
                  "redirects": [], "warnings": [], "preview": []}
     try:
+        refuse_own_site(settings, feed_url)
         if result is None:
             result = fetch.fetch(feed_url, settings, guard=guard or guard_for(settings))
         out.update(feed_url=result.final_url, http_status=result.status, bytes=len(result.body),
                    redirects=list(result.redirects))
+        refuse_own_site(settings, result.final_url, result.headers)
         parsed = prepare(result.body, Feed(id=0, url=result.final_url), result.final_url, result.headers, settings)
     except AggregatorError as exc:
-        out["why"] = refusal(exc, feed_url) if isinstance(exc, BlockedAddress) else exc.reason
+        out["why"] = refusal(exc, feed_url) if isinstance(exc, (BlockedAddress, OwnSite)) else exc.reason
         return out
 
     posts = parsed.posts

@@ -75,3 +75,95 @@ def test_ballots_refused_by_the_rate_limit_are_in_the_methodology_box(tmp_path):
     results = site.client().get(f"/polls/{record.id}/results")
     box = " ".join(results.text.split())
     assert "2 ballots not counted: 2 sent too fast from one address" in box
+
+
+# --- item 17: the site never aggregates itself ------------------------------------------------------------
+
+
+def submit(site: Site, web: webtest.TestApp, url: str, **fields):
+    form = [("csrf_token", site.token(web)), ("url", url), ("name", "Us again")] + list(fields.items())
+    return web.post("/submit", form, expect_errors=True)
+
+
+@pytest.mark.parametrize("url", [
+    "https://hustings.example/feed.atom",
+    "https://hustings.example/feed.rss",
+    "http://www.hustings.example/new.rss",
+    "hustings.example/blogs/3.atom",
+    "https://HUSTINGS.example./sections/news.atom",
+    "https://hustings.example:443/",
+])
+def test_the_sites_own_address_is_refused_before_anything_is_fetched(site, url):
+    web = site.client()
+    res = submit(site, web, url)
+    assert res.status_int == 422
+    assert "hat address is this site&#39;s own (Hustings does not aggregate itself)" in res.text
+    assert url.split("://")[-1] + '"' in res.text  # the form keeps what was typed
+
+
+def test_another_host_and_port_are_not_this_site(site):
+    from community import feedcheck
+
+    assert not feedcheck.is_own_address(site.settings, "https://hustings.example.org/feed.atom")
+    assert not feedcheck.is_own_address(site.settings, "https://hustings.example:8443/feed.atom")
+    assert not feedcheck.is_own_address(site.settings, "https://blog.hustings.example/feed.atom")
+    local = Settings(data_dir=site.settings.data_dir, site_url="http://127.0.0.1:8080")
+    assert feedcheck.is_own_address(local, "http://127.0.0.1:8080/new.atom")
+    assert not feedcheck.is_own_address(local, "http://127.0.0.1:8081/feed.atom")
+
+
+@pytest.fixture
+def live(tmp_path):
+    """This site (site_url https://hustings.example) served for real on 127.0.0.1: reached by
+    another name, which only the mark in its responses can tell."""
+    import threading
+
+    from web.server import serve_threaded
+
+    site = Site(tmp_path, allow_networks=("127.0.0.1/32",), fetch_deadline_s=5.0)
+    site.post()
+    ready, stop = threading.Event(), threading.Event()
+    port: list[int] = []
+    thread = threading.Thread(target=serve_threaded, args=(site.settings, "127.0.0.1", 0), daemon=True,
+                              kwargs={"threads": 2, "stop": stop,
+                                      "on_ready": lambda srv: (port.append(srv.effective_port), ready.set())})
+    thread.start()
+    assert ready.wait(20)
+    site.base = f"http://127.0.0.1:{port[0]}"
+    yield site
+    stop.set()
+    thread.join(10)
+
+
+def test_the_sites_feeds_by_another_name_or_a_redirect_are_refused(live, server):
+    from tests.conftest import rss
+
+    web = live.client()
+    for path in ("/feed.atom", "/feed.rss", "/new.atom", "/"):
+        res = submit(live, web, live.base + path)
+        assert res.status_int == 422, path
+        assert "this site&#39;s own" in res.text, path
+    # A redirect elsewhere that lands here, and a page that advertises only this site's feed.
+    server.route("/moved.xml", status=301, headers={"Location": live.base + "/feed.rss"})
+    server.route("/", f'<html><head><link rel="alternate" type="application/atom+xml" href="{live.base}/feed.atom">'
+                      '</head><body>A blog</body></html>', content_type="text/html")
+    for url in (server.url("/moved.xml"), server.url("/")):
+        res = submit(live, web, url)
+        assert res.status_int == 422 and "this site&#39;s own" in res.text, url
+    # Nor at the confirmation step, where the form names the feed.
+    res = submit(live, web, server.url("/"), feed_url=live.base + "/feed.atom", step="confirm")
+    assert res.status_int == 422 and "this site&#39;s own" in res.text
+    # A real blog on the same machine is still welcome.
+    server.route("/blog.xml", rss([{"title": "Bus routes", "link": server.url("/p/1")}]))
+    assert submit(live, web, server.url("/blog.xml")).status_int == 200
+
+
+def test_hustings_feeds_add_refuses_the_sites_own_feed(live, cli, monkeypatch):
+    monkeypatch.setenv("HUSTINGS_DATA_DIR", str(live.settings.data_dir))
+    monkeypatch.setenv("HUSTINGS_SITE_URL", SITE_URL)
+    _, err = cli("feeds", "add", "--no-check", "https://www.hustings.example/feed.atom", expect=1)
+    assert "this site's own" in err
+    _, err = cli("feeds", "add", live.base + "/new.rss", expect=1)  # another name: the mark says so
+    assert "this site's own" in err
+    _, err = cli("feeds", "add", "--crawl", live.base + "/", expect=1)
+    assert "this site's own" in err

@@ -18,7 +18,7 @@ import jinja2
 from sqlalchemy.engine import Engine
 
 from aggregator.settings import Settings
-from community import accounts, identity, ratelimits, signin
+from community import accounts, feedcheck, identity, ratelimits, signin
 from index.search import Searcher
 
 from . import security
@@ -203,3 +203,5 @@ def secure(res, settings: Settings | None) -> None:
     res.set_header("X-Frame-Options", "DENY")
     res.set_header("Cross-Origin-Opener-Policy", "same-origin")
     res.set_header("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+    if settings is not None:  # so a submission that leads here, by any name, is refused (community.feedcheck)
+        res.set_header(feedcheck.SITE_HEADER, feedcheck.site_mark(settings))

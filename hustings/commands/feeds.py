@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aggregator import crawls, feed_store, opml, pipeline
 from aggregator.errors import HustingsError
-from community import moderation
+from community import feedcheck, moderation
 
 from .context import EXIT_OK, Context, actor, add_actor_option, print_json, refusal_names, when
 
@@ -81,11 +81,14 @@ def cmd_feeds_add(ctx: Context, args) -> int:
         existing = None
     if existing is not None:
         return _report_added(args, existing, created=False, found=None)
+    feedcheck.refuse_own_site(ctx.settings, url)
     if args.crawl:
         return _add_crawl(ctx, args, url)
     found = None
     if not args.no_check:
         found = pipeline.discover_feed(url, ctx.settings)
+        for where, headers in zip((found.page_url or found.url, found.url), found.headers):
+            feedcheck.refuse_own_site(ctx.settings, where, headers)
         url = found.url
     feed, created = feed_store.add_feed(
         engine, url, title=args.title or (found.title if found else ""),
@@ -99,6 +102,7 @@ def _add_crawl(ctx: Context, args, url: str) -> int:
     site = None
     if not args.no_check:
         site = crawls.check_site(url, ctx.settings)
+        feedcheck.refuse_own_site(ctx.settings, site.url, site.headers)
         url = site.url
     selector = _check_selector(args.selector) if args.selector else ""
     feed, created = feed_store.add_feed(ctx.engine, url, title=args.title or (site.title if site else ""), site_url=url,
