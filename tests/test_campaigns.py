@@ -193,7 +193,8 @@ def test_a_proposal_is_confirmed_by_mail_approved_and_published(site):
     entry = log_lines(site, "approve_campaign")[0]
     assert entry["actor"] == MOD and entry["target_label"] == FIELDS["title"]
     assert f'<a href="/campaigns/{c.id}">{FIELDS["title"]}</a>' in r.get("/moderation").text
-    assert r.get(f"/campaigns/{c.id}", status=303).headers["Location"].endswith(f"/campaigns/{c.slug}")
+    moved = r.get(f"/campaigns/{c.id}", status=303)  # the log's link, by number
+    assert moved.headers["Location"].endswith(f"/campaigns/{c.slug}") and "Content-Security-Policy" in moved.headers
 
 
 def csrf(r: webtest.TestApp) -> str:

@@ -22,7 +22,7 @@ from community.campaigns.store import Campaign
 from community.polls import store as poll_store
 
 from . import pages
-from .request import Out, Site, Visitor, check_rate, query_params, visitor
+from .request import Out, Site, Visitor, check_rate, query_params, secure, visitor
 
 SORT_WORDS = {"rising": "Rising", "new": "Newest", "backed": "Most backed", "closed": "Closed and won"}
 FIELDS = ("title", "idea", "ask", "ask_of", "organiser", "contact", "query")
@@ -132,7 +132,10 @@ def campaign_page(site: "Site", params: dict, slug: str, *, error: str = "", sta
         c = store.get(site.engine, int(slug))
         if c is None or not c.public:
             raise bottle.HTTPError(404, "there is no published campaign with that number")
-        raise bottle.HTTPResponse(status=303, headers={"Location": f"/campaigns/{c.slug}", "Cache-Control": "no-store"})
+        res = bottle.HTTPResponse(status=303, body=b"", headers={"Location": f"/campaigns/{c.slug}",
+                                                                 "Cache-Control": "no-store"})
+        secure(res, site.settings)  # a raised response skips the after-request hook
+        raise res
     v = visitor(site)
     c = campaign_or_404(site, slug)
     ctx = page_context(site, v, c, pages.page_number(params))
