@@ -41,7 +41,8 @@ class Site:
         return security.reader_csrf(self.settings, web.cookies[security.READER_COOKIE])
 
     def post(self, title: str = "Saving the library", url: str = "http://127.0.0.1:9/p/1", html: str = "<p>In full.</p>"):
-        feed, _ = feed_store.add_feed(self.engine, "http://127.0.0.1:9/feed.xml", title="Valley Branch")
+        feed, _ = feed_store.add_feed(self.engine, "http://127.0.0.1:9/feed.xml", title="Valley Branch",
+                                      category="Local parties / North")
         post_store.save_posts(self.engine, feed, [Post(feed.id, url, url, title, html, identity=url)])
         return [p for p in post_store.list_posts(self.engine) if p["title"] == title][0]
 
@@ -167,3 +168,27 @@ def test_hustings_feeds_add_refuses_the_sites_own_feed(live, cli, monkeypatch):
     assert "this site's own" in err
     _, err = cli("feeds", "add", "--crawl", live.base + "/", expect=1)
     assert "this site's own" in err
+
+
+# --- item 15, second half: the RSS channel links to the site's page, not to itself ------------------------
+
+
+def test_every_rss_channel_links_to_its_page_and_names_itself_as_self(site):
+    import feedparser
+
+    post = site.post()
+    blog = post["feed_id"]
+    web = site.client()
+    for feed, page in [("/feed.rss", "/"), ("/new.rss", "/new"), (f"/blogs/{blog}.rss", f"/blogs/{blog}"),
+                       ("/sections/local-parties.rss", "/sections/local-parties")]:
+        body = web.get(feed).body
+        parsed = feedparser.parse(body)
+        assert not parsed.bozo, (feed, parsed.get("bozo_exception"))
+        assert parsed.version == "rss20"
+        assert parsed.feed.link == SITE_URL + page, feed
+        assert [(l.rel, l.href) for l in parsed.feed.links if l.rel == "self"] == [("self", SITE_URL + feed)]
+        assert re.search(rb"<channel>.*?<link>" + re.escape((SITE_URL + page).encode()) + rb"</link>", body)
+        assert len(parsed.entries) == 1
+        # Atom says the same, with its own self.
+        atom = feedparser.parse(web.get(feed.replace(".rss", ".atom")).body)
+        assert atom.feed.link == SITE_URL + page

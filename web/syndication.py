@@ -48,8 +48,9 @@ def _feed(site: "Site", items: list[dict], *, title: str, page_path: str, self_p
     fg.id(base + page_path)
     fg.title(_text(title, kind))
     fg.subtitle(_text(description, kind))  # RSS's required <description>
-    fg.link(href=base + page_path, rel="alternate")
+    # feedgen makes RSS's channel <link> of the last link given: the page, never the feed itself.
     fg.link(href=base + self_path, rel="self")
+    fg.link(href=base + page_path, rel="alternate")
     fg.language("en-GB")
     fg.generator("Hustings")
     fg.updated(updated or datetime(2000, 1, 1, tzinfo=timezone.utc))
