@@ -147,7 +147,8 @@ def contents(engine: Engine, ids: list[int]) -> dict[int, str]:
 def post(engine: Engine, post_id: int) -> dict | None:
     """One visible post with its sanitised content, or None."""
     query = (
-        sa.select(*_post_columns, posts.c.content_html, posts.c.summary_only)
+        sa.select(*_post_columns, posts.c.content_html, posts.c.summary_only, posts.c.fulltext_at,
+                  posts.c.fulltext_error)
         .join(feeds, feeds.c.id == posts.c.feed_id).where(_visible(), posts.c.id == post_id)
     )
     with reading(engine) as conn:

@@ -14,6 +14,7 @@ from collections import defaultdict
 import scrapy
 from scrapy.http import HtmlResponse
 
+from aggregator.article_head import strip_repeated_head
 from aggregator.models import Feed, Post
 
 from .article import MIN_ARTICLE_CHARS, article_chars, article_html, selected_html
@@ -58,6 +59,8 @@ class FulltextSpider(scrapy.Spider):
         if not html:
             return self._fail(feed, post, f"no article found on {response.url} ({chars} characters of text)")
         tally.posts_found += 1
+        # The page's own headline and byline are not the post's text: the site shows its own.
+        html = strip_repeated_head(html, post["title"], post["author"])
         return Post(
             feed_id=feed.id, guid=post["guid"], url=post["url"], title=post["title"], content_html=html,
             published=post["published"], author=post["author"], base_url=response.url, id=post["id"],

@@ -1278,7 +1278,7 @@ def test_page_weight(site):
     assert front.text.count('name="csrf_token"') == 1
     assert len(front.body) <= 30 * 1024, len(front.body)
     css = site.get("/static/style.css")
-    assert len(css.body) <= 15 * 1024
+    assert len(css.body) <= 20 * 1024  # the budget: HTML <= 30 KB, CSS <= 20 KB (issue 14)
     text = css.text
     assert "@import" not in text and "@font-face" not in text
     for url in re.findall(r"url\(([^)]*)\)", text):

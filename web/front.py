@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import bottle
 
-from aggregator import listings
+from aggregator import article_head, listings
 from community.campaigns import store as campaign_store
 from community.polls import store as poll_store
 
@@ -27,6 +27,8 @@ def front(site: "Site", params: dict) -> "Out":
         raise bottle.HTTPError(404, f"the front page has {count} page{'s' if count != 1 else ''}; "
                                     f"older posts are on the newest-first list")
     items = pages.with_images(site, items)
+    for item in items[:STORIES] if page == 1 else ():  # the stories show their summaries
+        item["summary"] = article_head.strip_repeated_head_text(item["summary"], item["title"], item["author"])
     stories, rest = (items[:STORIES], items[STORIES:]) if page == 1 else ([], items)
     rail = {}
     changed = [listings.latest_change(site.engine)]

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import bottle
 
-from aggregator import images, listings, ranking
+from aggregator import article_head, images, listings, ranking
 from community import ratelimits, signin, submissions
 from index.query import QueryError
 
@@ -106,9 +106,15 @@ def post_context(site: "Site", post_id: int) -> dict:
         if listings.post_removed(site.engine, post_id):
             raise bottle.HTTPError(410, "a moderator removed this post from the site, or its blog withdrew it")
         raise bottle.HTTPError(404, f"there is no post number {post_id}")
-    # Every picture with alt (empty when the feed said nothing), no referrer and lazy loading,
-    # posts stored before the sanitiser added them included.
-    item["content_html"] = images.with_safe_images(item["content_html"])
+    # The blog's own title and byline off the top of its text (we show ours above it); every
+    # picture with alt (empty when the feed said nothing), no referrer and lazy loading: posts
+    # stored before the full-text spider and the sanitiser did so included.
+    item["content_html"] = images.with_safe_images(
+        article_head.strip_repeated_head(item["content_html"], item["title"], item["author"]))
+    item["summary"] = article_head.strip_repeated_head_text(item["summary"], item["title"], item["author"])
+    # The text taken from the post's page is there (and the feed has not changed the entry since).
+    item["full_text"] = bool(item["fulltext_at"] and not item["fulltext_error"]
+                             and item["fulltext_at"] >= item["updated_at"])
     placed = {p.id: p for p in ranked(site)}.get(post_id)
     why = {
         "featured": item["featured_at"] is not None,
