@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from aggregator.settings import Settings
 
 from . import digest, subscriptions
-from .mail_compose import Parts
+from .mail_compose import Parts, QPTemplate
 
 TOKEN = "HUSTINGS0SUBSCRIBER0TOKEN"  # stands for the reader's token until their copy is made
 TEMPLATES = Path(__file__).resolve().with_name("mail_templates")
@@ -115,7 +115,7 @@ class Issues:
         self.engine = engine
         self.settings = settings
         self._issues: dict[int, digest.Issue | None] = {}
-        self._copies: dict[tuple, tuple[str, str, str]] = {}
+        self._copies: dict[tuple, tuple[str, QPTemplate, QPTemplate]] = {}
 
     def parts(self, issue_id: int, sub: subscriptions.Subscriber) -> Parts | str:
         """The reader's copy, or why there is none (the issue was deleted)."""
@@ -126,9 +126,10 @@ class Issues:
             return "the issue is gone"
         key = (issue_id, sub.categories)
         if key not in self._copies:
-            self._copies[key] = render(self.settings, issue, sub.categories, TOKEN)
+            subject, plain, html = render(self.settings, issue, sub.categories, TOKEN)
+            self._copies[key] = subject, QPTemplate(plain, TOKEN), QPTemplate(html, TOKEN)
         subject, plain, html = self._copies[key]
         token = subscriptions.manage_token(self.settings, sub)
-        return Parts(subject, plain.replace(TOKEN, token), html.replace(TOKEN, token),
-                     unsubscribe_url=subscriptions.link(self.settings, "/unsubscribe", token),
-                     unsubscribe_token=token, list_name=issue.period)
+        return Parts(subject, "", "", unsubscribe_url=subscriptions.link(self.settings, "/unsubscribe", token),
+                     unsubscribe_token=token, list_name=issue.period, text_qp=plain.fill(token),
+                     html_qp=html.fill(token))

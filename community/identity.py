@@ -27,6 +27,9 @@ _secrets: dict[str, bytes] = {}
 def secret(settings: Settings) -> bytes:
     if settings.secret_key:
         return settings.secret_key.encode()
+    known = _secrets.get(str(settings.data_dir))  # every keyed hash asks: no file system calls then
+    if known is not None:
+        return known
     path = Path(settings.data_dir) / "secret.key"
     path.parent.mkdir(parents=True, exist_ok=True)  # on PostgreSQL nothing else may have made it yet
     key = str(path.resolve())
@@ -42,6 +45,7 @@ def secret(settings: Settings) -> bytes:
         if len(value) < 32:
             raise HustingsError(f"{path} holds no usable secret: delete it and a new one is made")
         _secrets[key] = value.encode()
+    _secrets[str(settings.data_dir)] = _secrets[key]
     return _secrets[key]
 
 

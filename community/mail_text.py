@@ -4,6 +4,7 @@ mail client never breaks one."""
 
 from __future__ import annotations
 
+import functools
 import textwrap
 from email.utils import formataddr, parseaddr
 from urllib.parse import urlsplit
@@ -13,11 +14,16 @@ from aggregator.settings import Settings
 
 def sender(settings: Settings) -> tuple[str, str]:
     """(display name, address) of the From header: mail_from, or the site's name at its host."""
-    if settings.mail_from:
-        name, address = parseaddr(settings.mail_from)
+    return _sender(settings.mail_from, settings.site_name, settings.site_url)
+
+
+@functools.lru_cache(maxsize=8)
+def _sender(mail_from: str, site_name: str, site_url: str) -> tuple[str, str]:
+    if mail_from:
+        name, address = parseaddr(mail_from)
         return name, address
-    host = (urlsplit(settings.site_url).hostname or "localhost").lower()
-    return settings.site_name, f"digest@{host}"
+    host = (urlsplit(site_url).hostname or "localhost").lower()
+    return site_name, f"digest@{host}"
 
 
 def from_header(settings: Settings) -> str:

@@ -139,7 +139,7 @@ class Smtp:
         s = self.settings
         # Our own name for EHLO: smtplib would ask DNS for this machine's (getfqdn).
         helo = domain_of(mail_text.sender(s)[1])
-        context = ssl.create_default_context()
+        context = ssl.create_default_context() if s.smtp_security != "none" else None  # 20 ms each: only if used
         try:
             if s.smtp_security == "tls":
                 client = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, local_hostname=helo, timeout=s.smtp_timeout_s,
@@ -200,6 +200,30 @@ class Recorder:
         self.conn: Connection = engine.connect().execution_options(hustings_write=True)
         self.renewed = time.monotonic()
         self._durability("NORMAL", "off")
+        dialect = self.conn.dialect
+        self._when = outbox.c.sent_at.type.bind_processor(dialect) or (lambda value: value)
+        mark = ("UPDATE outbox SET status = 'sent', sent_at = {p}, attempts = attempts + 1, claimed_by = '', "
+                "claimed_until = NULL, last_error = '' WHERE id = {p}")
+        self._sent_sql = mark.format(p="?" if dialect.paramstyle == "qmark" else "%s")
+
+    def _mark_sent(self, row_id: int, now: datetime) -> None:
+        """The common case, in one round trip on the driver's own connection: through SQLAlchemy's
+        Core it cost four times as much, a quarter of the time a message took (docs/performance.md)."""
+        raw = self.conn.connection.dbapi_connection
+        cursor = raw.cursor()
+        try:
+            if self.conn.dialect.name == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute(self._sent_sql, (self._when(now), row_id))
+                cursor.execute("COMMIT")
+            else:
+                cursor.execute(self._sent_sql, (self._when(now), row_id))
+                raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            cursor.close()
 
     def _durability(self, sqlite: str, postgresql: str) -> None:
         # Per connection, outside any transaction (SQLite refuses it inside one); the pooled
@@ -230,6 +254,10 @@ class Recorder:
             values.update(next_attempt_at=now + timedelta(seconds=retry_delay(row.attempts + 1)))
         else:
             values.update(status=outcome)  # failed | cancelled
+        renew = time.monotonic() - self.renewed > LEASE_S / 3
+        if outcome == "sent" and not subscriber_failures and not renew:
+            self._mark_sent(row.id, now)
+            return outcome
         with self.conn.begin():
             self.conn.execute(sa.update(outbox).where(outbox.c.id == row.id).values(**values))
             if outcome == "sent" and subscriber_failures:
@@ -238,7 +266,7 @@ class Recorder:
                 if subscriptions.failed(self.conn, row.subscriber_id, values["last_error"], now):
                     log.warning("subscriber %s suspended after %d permanent failures", row.subscriber_id,
                                 subscriptions.SUSPEND_AFTER)
-            if time.monotonic() - self.renewed > LEASE_S / 3:
+            if renew:
                 self.conn.execute(sa.update(outbox).where(outbox.c.claimed_by == self.me, outbox.c.status == "queued")
                                   .values(claimed_until=now + timedelta(seconds=LEASE_S)))
                 self.renewed = time.monotonic()
@@ -305,17 +333,13 @@ def deliver(engine: Engine, settings: Settings, *, ignore_backoff: bool = False,
             if not rows:
                 break
             subs = _subscribers_of(engine, rows)
+            # Made here, not ahead in a thread: a thread composing while this one waits on the socket
+            # holds the GIL when the answer comes (the 5 ms switch interval), which halved the rate.
             for row in rows:
-                sub = subs.get(row.subscriber_id) if row.subscriber_id is not None else None
-                parts = _parts(settings, row, sub, issues)
-                if isinstance(parts, str):
-                    recorder.record(row, "cancelled", parts, utcnow())
-                    report.cancelled += 1
-                    continue
-                try:
-                    message = compose(settings, row.id, row.to_address, parts)
-                except BadAddress as exc:
-                    _count(report, row, recorder.record(row, "failed", str(exc), utcnow()), str(exc))
+                sub = subs.get(row.subscriber_id)
+                message = _prepare(settings, row, sub, issues)
+                if isinstance(message, tuple):  # ("cancelled" | "failed", why)
+                    _count(report, row, recorder.record(row, message[0], message[1], utcnow()), message[1])
                     continue
                 pacer.wait()
                 try:
@@ -332,6 +356,17 @@ def deliver(engine: Engine, settings: Settings, *, ignore_backoff: bool = False,
         recorder.close()
         release(engine, me)
     return report
+
+
+def _prepare(settings: Settings, row, sub, issues: digest_render.Issues) -> Composed | tuple[str, str]:
+    """The message for this row, or ("cancelled" | "failed", why) when it must not or cannot be sent."""
+    parts = _parts(settings, row, sub, issues)
+    if isinstance(parts, str):
+        return "cancelled", parts
+    try:
+        return compose(settings, row.id, row.to_address, parts)
+    except BadAddress as exc:
+        return "failed", str(exc)
 
 
 def _count(report: Report, row, outcome: str, words: str) -> None:

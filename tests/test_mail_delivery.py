@@ -199,3 +199,15 @@ def test_dkim_signature_verifies_and_covers_the_list_headers(tmp_path, smtp):
 
     assert dkim.verify(m.data, dnsfunc=dns)
     site.close()
+
+
+def test_a_template_encodes_exactly_as_the_whole_text_would():
+    import random
+
+    from community.mail_compose import QPTemplate, qp
+
+    rng = random.Random(12)
+    pieces = ["a", "bb", "é", "  ", "TOKEN", "x" * 90, "=", "\t", "·", "\u2028", "\n", "\n\n", "line ", "\r\n"]
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) for _ in range(60))
+        assert QPTemplate(text, "TOKEN").fill("12.0123abcd") == qp(text.replace("TOKEN", "12.0123abcd"))
