@@ -32,7 +32,7 @@ def counts(engine: Engine) -> dict:
         featured = conn.execute(sa.select(sa.func.count()).select_from(posts).where(
             posts.c.featured_at.is_not(None), posts.c.hidden == sa.false())).scalar()
         unsent = conn.execute(sa.select(sa.func.count()).select_from(outbox_table)
-                              .where(outbox_table.c.sent_at.is_(None))).scalar()
+                              .where(outbox_table.c.status == "queued")).scalar()
         since = utcnow() - timedelta(days=7)
         logged = conn.execute(sa.select(sa.func.count()).select_from(moderation_log)
                               .where(moderation_log.c.at >= since)).scalar()

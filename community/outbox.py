@@ -130,4 +130,4 @@ def messages(engine: Engine, *, limit: int = 50, unsent_only: bool = False) -> l
 def backlog(engine: Engine) -> int:
     """Messages written and not yet sent (for `hustings status`)."""
     with reading(engine) as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar()
+        return conn.execute(sa.select(sa.func.count()).select_from(outbox).where(outbox.c.status == "queued")).scalar()
