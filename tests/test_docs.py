@@ -84,7 +84,7 @@ def test_the_readme_command_reference_matches_help():
 
 def test_the_two_commands_and_ci_agree():
     ci = (ROOT / ".ci" / "run").read_text()
-    test_command = "python3 -m pip install -e '.[test]' && python3 -m pytest"
+    test_command = "python3 -m venv .venv && .venv/bin/python -m pip install -e '.[test]' && .venv/bin/python -m pytest"
     assert test_command in README and test_command in ci
 
 
