@@ -115,6 +115,15 @@ def newest(engine: Engine, *, page: int, per_page: int, blog_id: int | None = No
     return rows[:per_page], len(rows) > per_page
 
 
+def count_newest(engine: Engine, *, blog_id: int | None = None) -> int:
+    """How many posts `newest` lists in all (asked only when a page past the last is asked for)."""
+    query = sa.select(sa.func.count()).select_from(posts.join(feeds, feeds.c.id == posts.c.feed_id)).where(_visible())
+    if blog_id is not None:
+        query = query.where(posts.c.feed_id == blog_id)
+    with reading(engine) as conn:
+        return conn.execute(query).scalar_one()
+
+
 def most_recommended(engine: Engine, since: datetime, limit: int = 5) -> list[dict]:
     """The posts published since `since` with the most recommendations (at least one), most first."""
     query = (

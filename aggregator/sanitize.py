@@ -92,7 +92,12 @@ def needs_prepass(fragment: str) -> bool:
     return any(m in low for m in PREPASS_MARKERS) or any(m in low for m in _TINY_MARKERS)
 
 
-_BLOCK_END = re.compile(r"</(?:p|div|h[1-6]|li|dd|dt|blockquote|pre|tr|td|th|figcaption|table|ul|ol)>|<br\s*/?>", re.I)
+# Where a browser would break the line: every block element's start and end (a post's
+# "<section>click</section><div>overlay" is two words, not "clickoverlay"), and br, hr, img.
+_BLOCK_END = re.compile(
+    r"</?(?:p|div|h[1-6]|li|dd|dt|dl|blockquote|pre|tr|td|th|figure|figcaption|table|thead|tbody|tfoot|caption|ul|ol"
+    r"|section|article|aside|header|footer|nav|main|details|summary|address|hgroup|fieldset|legend|center)\b[^>]*>"
+    r"|<(?:br|hr|img)\b[^>]*>", re.I)
 # Headings and list items end a thought without punctuation of their own; in one line of
 # text they would run into what follows ("What happens next A report to..."), so they
 # end with a full stop when they have no punctuation.
@@ -401,6 +406,17 @@ def _storable_fields(post: Post) -> Post:
     return replace(post, **changes) if changes else post
 
 
+# An <img> as both engines write it (attribute values always in double quotes).
+_IMG = re.compile(r'<img((?:\s+[^\s"=>]+(?:="[^"]*")?)*)(\s*/?)>', re.I)
+
+
+def with_alt(html_: str) -> str:
+    """Every image with an alt: a feed's image without one gets alt="" (decorative, as far as
+    we know), so screen readers do not read its file name out."""
+    return _IMG.sub(lambda m: m.group(0) if re.search(r'\salt="', m.group(1), re.I)
+                    else f'<img alt=""{m.group(1)}{m.group(2)}>', html_) if "<img" in html_ else html_
+
+
 def sanitize_post(post: Post, settings: Settings, clean: Callable[[str, str], str] | None = None) -> Post:
     """The post with safe content_html, a plain-text summary, and a title; no field holds a
     character that cannot be stored (see _UNSTORABLE)."""
@@ -409,7 +425,7 @@ def sanitize_post(post: Post, settings: Settings, clean: Callable[[str, str], st
     raw = post.content_html or ""
     if post.content_type == "text":
         raw = text_to_html(raw)
-    content = clean(raw, post.base_url) if raw else ""
+    content = with_alt(clean(raw, post.base_url)) if raw else ""
     # One character more than the summary shows, so summarise() knows to add the ellipsis.
     text = html_to_text(content, enough=settings.summary_chars + 1) if content else ""
     title = post.title or summarise(text, 80) or post.url or "(untitled)"

@@ -8,6 +8,7 @@ client is a TestApp with its own cookies and its own REMOTE_ADDR.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import webtest
@@ -20,6 +21,7 @@ from community.polls import store as poll_store
 from web import security
 from web.app import make_app
 
+ROOT = Path(__file__).resolve().parent.parent
 SITE_URL = "https://hustings.example"
 MOD = "mod@hustings.example"
 
@@ -192,3 +194,147 @@ def test_every_rss_channel_links_to_its_page_and_names_itself_as_self(site):
         # Atom says the same, with its own self.
         atom = feedparser.parse(web.get(feed.replace(".rss", ".atom")).body)
         assert atom.feed.link == SITE_URL + page
+
+
+# --- item 18: paper cuts -------------------------------------------------------------------------------------
+
+
+def raw_get(site: Site, path: bytes) -> tuple[int, bytes]:
+    """A GET with a path WebTest cannot send (bytes that are not UTF-8), straight to the WSGI app."""
+    from wsgiref.util import setup_testing_defaults
+
+    environ: dict = {}
+    setup_testing_defaults(environ)
+    environ.update(PATH_INFO=path.decode("latin-1"), REMOTE_ADDR="198.51.100.7")
+    seen = {}
+    body = b"".join(site.app(environ, lambda status, headers, exc_info=None: seen.update(status=status)))
+    return int(seen["status"][:3]), body
+
+
+def test_addresses_that_are_not_utf8_are_a_400_not_another_page(site):
+    post = site.post()
+    for path in (b"/\xff", b"/posts/%d\xff" % post["id"], b"/blogs\xff", b"/new\xff"):
+        status, body = raw_get(site, path)
+        assert status == 400, path
+        assert b"not valid UTF-8" in body
+    assert raw_get(site, b"/posts/%d" % post["id"])[0] == 200
+    assert raw_get(site, "/search?q=caf\u00e9".encode())[0] != 400  # UTF-8 is fine
+
+
+def test_messages_keep_what_was_typed_as_it_was_typed_and_end_once(site):
+    from web.request import sentence
+
+    web = site.client()
+    res = submit(site, web, "file:///etc/passwd")
+    assert res.status_int == 422
+    assert "file:///etc/passwd is not a web address" in res.text
+    assert "File:///" not in res.text
+    assert sentence("give the address") == "Give the address."
+    assert sentence("Method not allowed.") == "Method not allowed."
+    assert sentence("mary@example.org is not an e-mail address") == "mary@example.org is not an e-mail address."
+    res = web.put("/", expect_errors=True)
+    assert res.status_int == 405
+    assert ".." not in res.text.replace("...", "")
+
+
+def test_a_submission_with_a_mistake_does_not_count_and_the_429_keeps_the_form(tmp_path, server):
+    from tests.conftest import rss
+
+    site = Site(tmp_path, submit_limit="2/1h", allow_networks=("127.0.0.1/32",), fetch_deadline_s=5.0)
+    web = site.client()
+    for _ in range(5):  # mistakes: nothing fetched, nothing counted
+        assert submit(site, web, "file:///etc/passwd").status_int == 422
+        assert submit(site, web, "").status_int == 422
+    server.route("/feed.xml", rss([{"title": "Bus routes", "link": server.url("/p/1")}]))
+    assert submit(site, web, server.url("/feed.xml")).status_int == 200
+    assert submit(site, web, server.url("/feed.xml")).status_int == 200
+    res = submit(site, web, server.url("/feed.xml"), note="Our branch's blog")
+    assert res.status_int == 429 and res.headers["Retry-After"].isdigit()
+    assert "Too many attempts from here" in res.text
+    assert f'value="{server.url("/feed.xml")}"' in res.text and "Our branch&#39;s blog</textarea>" in res.text
+
+
+def test_a_score_of_nothing_is_never_minus_zero_and_one_ballot_is_one_ballot(site):
+    from jinja2 import Environment
+
+    env = Environment()
+    shown = env.from_string('{{ "%+.2f"|format(x|round(2) + 0) }}')
+    assert shown.render(x=-0.001) == "+0.00"
+    assert shown.render(x=-0.5) == "-0.50"
+    source = open(ROOT / "web/templates/post.html").read()
+    assert '"%+.2f"|format(why.terms.score)' not in source and '"%+.2f"|format(why.terms.age_points)' not in source
+    record = poll_store.create_poll(site.engine, question="Which route?", options=["A", "B", "C"], kind="ranked",
+                                    visibility="always", created_by=MOD)
+    ids = [o.id for o in record.poll.options]
+    web = site.client()
+    web.post(f"/polls/{record.id}/vote", [("csrf_token", site.token(web)), (f"rank_{ids[0]}", "1"),
+                                          (f"rank_{ids[1]}", ""), (f"rank_{ids[2]}", "")], status=303)
+    page = web.get(f"/polls/{record.id}/results").text
+    assert "votes of 1 continuing ballot<" in page or "votes of 1 continuing ballot\"" in page
+    assert "1 continuing ballots" not in page
+
+
+def test_a_page_past_the_last_says_so_and_links_to_the_last(site):
+    post = site.post()
+    web = site.client()
+    for path in ("/new", f"/blogs/{post['feed_id']}"):
+        res = web.get(path + "?page=99", expect_errors=True)
+        assert res.status_int == 404
+        assert "is not a page here" not in res.text
+        assert "has 1 page; the page asked for is beyond the last" in res.text
+        assert f'<a href="{path}">Go to the last page</a>' in res.text
+
+
+def test_a_post_without_a_usable_link_does_not_offer_one(site):
+    web = site.client()
+    for n, url in enumerate(["", "javascript:alert(1)"]):  # as the parser leaves it, and as stored by anything else
+        post = site.post(title=f"No link {n}", url=url or f"urn:x:{n}")
+        if not url:
+            with site.engine.begin() as conn:
+                conn.execute(db.posts.update().where(db.posts.c.id == post["id"]).values(url=""))
+        page = web.get(f"/posts/{post['id']}")
+        assert 'href=""' not in page.text and "javascript:" not in page.text
+        assert "Read it on" not in page.text
+
+
+@pytest.mark.parametrize("fragment, text", [
+    ("<section>click</section><section>overlay</section>", "click overlay"),
+    ("<div>click<div>overlay</div></div>", "click overlay"),
+    ("<article><p>click</p></article><aside>overlay</aside>", "click overlay"),
+    ("<figure><img src='https://x.example/a.png'><figcaption>click</figcaption></figure>overlay", "click. overlay"),
+    ("<p>a <b>bold</b> word, <a href='https://x.example/'>link</a>s</p>", "a bold word, links"),
+])
+def test_summaries_never_join_words_across_blocks(fragment, text):
+    from aggregator.sanitize import html_to_text
+
+    assert html_to_text(fragment) == text
+
+
+@pytest.mark.parametrize("engine", ["nh3", "bleach"])
+def test_images_from_feeds_without_alt_get_an_empty_one(engine):
+    from aggregator.sanitize import sanitize_post
+
+    post = Post(1, "g", "https://b.example/p", "T", '<p>x<img src="https://b.example/a.png" title="a>b"> '
+                '<img src="https://b.example/b.png" alt="The march"></p>', identity="g")
+    html = sanitize_post(post, Settings(sanitizer=engine)).content_html
+    imgs = re.findall(r"<img[^>]*>", html)
+    assert len(imgs) == 2
+    assert 'alt=""' in imgs[0] and 'alt="The march"' in imgs[1] and 'alt=""' not in imgs[1]
+
+
+def test_newest_has_no_heading_jump(site):
+    site.post()
+    page = site.client().get("/new").text
+    levels = [int(n) for n in re.findall(r"<h([1-6])[\s>]", page.split('<main', 1)[1].split("</main>", 1)[0])]
+    assert levels[0] == 1
+    assert all(b <= a + 1 for a, b in zip(levels, levels[1:])), levels
+
+
+def test_moderators_pick_and_hide_look_different_and_the_log_wraps_whole_words():
+    css = open(ROOT / "web/static/style.css").read()
+    template = open(ROOT / "web/templates/moderate_posts.html").read()
+    assert '<button type="submit" class="danger">Hide</button>' in template
+    assert '<button type="submit" class="secondary">Pick</button>' in template
+    assert re.search(r"button\.secondary \{[^}]*background: transparent", css)
+    log_rule = re.search(r"table\.log td \{([^}]*)\}", css).group(1)
+    assert "anywhere" not in log_rule and "break-word" in log_rule

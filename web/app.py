@@ -56,7 +56,18 @@ from . import (
     syndication,
 )
 from .cache import PageCache, Rendered, etag_for
-from .request import Site, Visitor, check_rate, form_params, query_params, secure, set_reader_cookie, visitor
+from .request import (
+    Site,
+    Visitor,
+    check_rate,
+    form_params,
+    query_params,
+    secure,
+    sentence,
+    set_reader_cookie,
+    utf8_path,
+    visitor,
+)
 
 log = logging.getLogger("hustings.web")
 
@@ -150,7 +161,7 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("POST", "/login", community.login, None, False),  # limited inside, by community.signin
     ("POST", "/logout", community.logout, None, False),
     ("POST", "/posts/<post_id:int>/recommend", community.recommend, "recommend_limit", False),
-    ("POST", "/submit", submit.submit, "submit_limit", False),
+    ("POST", "/submit", submit.submit, None, False),  # submit_limit inside: only what fetches counts
     ("POST", "/submit/<submission_id:int>/verify", submit.verify, "submit_limit", False),
     ("POST", "/moderate/submissions/<submission_id:int>/approve", moderate.approve, None, False),
     ("POST", "/moderate/submissions/<submission_id:int>/reject", moderate.reject, None, False),
@@ -208,6 +219,7 @@ def make_app(settings: Settings) -> bottle.Bottle:
         security.SESSION_COOKIE) else None
     app.route("/static/<name:path>", "GET", _static)
     app.add_hook("after_request", lambda: secure(bottle.response, settings))
+    app.add_hook("before_request", utf8_path)  # /posts/26%ff is a 400, not /posts/26
     app.default_error_handler = functools.partial(_error_page, site)
     return app
 
@@ -232,6 +244,7 @@ def _templates(settings: Settings) -> jinja2.Environment:
         site_description=pages.SITE_DESCRIPTION,
     )
     env.filters.update(ago=pages.ago, day=pages.day, iso=pages.iso, dated=pages.dated, section_href=sections.href)
+    env.filters["sentence"] = sentence  # messages: a capital for our words only, one full stop
     return env
 
 
@@ -401,7 +414,7 @@ def _error_page(site: Site, error: bottle.HTTPError) -> bytes:
     res.content_type = "text/html; charset=utf-8"
     try:
         body = site.render("error.html", status=status, title=ERROR_TITLES.get(status, f"Error {status}"),
-                           message=message, path=bottle.request.path)
+                           message=message, path=bottle.request.path, last_page=getattr(error, "last_page", ""))
         placeholder = security.CSRF_PLACEHOLDER.encode()
         if placeholder in body:  # a signed-in moderator's "Sign out" form: their own token
             body = body.replace(placeholder, visitor(site).csrf(site.settings).encode())

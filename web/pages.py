@@ -13,7 +13,7 @@ from community import ratelimits, signin, submissions
 from index.query import QueryError
 
 from . import security
-from .request import Out, Site
+from .request import Out, Site, beyond_last
 
 PER_PAGE = ranking.PAGE_SIZE
 MAX_PAGE = 1000
@@ -79,7 +79,7 @@ def new(site: "Site", params: dict) -> "Out":
     page = page_number(params)
     items, more = listings.newest(site.engine, page=page, per_page=PER_PAGE)
     if page > 1 and not items:
-        raise bottle.HTTPError(404, "there are no posts that far back")
+        raise beyond_last("/new", listings.count_newest(site.engine), PER_PAGE, "the newest-first list")
     return out(site.render("new.html", items=with_images(site, items), page=page, more=more, feeds=feeds_of("/new"),
                            title="Newest", here=here("/new", page),
                            description="Every post from the movement's blogs, newest first."),
@@ -161,7 +161,8 @@ def blog(site: "Site", params: dict, blog_id: int) -> "Out":
     page = page_number(params)
     items, more = listings.newest(site.engine, page=page, per_page=PER_PAGE, blog_id=blog_id)
     if page > 1 and not items:
-        raise bottle.HTTPError(404, f"{b.name} has no posts that far back")
+        raise beyond_last(f"/blogs/{blog_id}", listings.count_newest(site.engine, blog_id=blog_id), PER_PAGE,
+                          f"{b.name}'s list of posts")
     history = listings.fetch_summary(site.engine, blog_id) if page == 1 else []
     return out(site.render("blog.html", blog=b, items=with_images(site, items), page=page, more=more, history=history,
                            here=here(f"/blogs/{blog_id}", page),

@@ -266,7 +266,8 @@ def poll_results(site: "Site", params: dict, poll_id: int) -> "Out":
         context.update(counted=counted, result=result, method=counted.methodology(poll))
         if isinstance(result, polls.IRVResult):
             context["charts"] = [_chart([(t.option.label, t.votes) for t in r.tallies], r.continuing,
-                                        f"Round {r.number}: votes of {r.continuing:,} continuing ballots")
+                                        f"Round {r.number}: votes of {r.continuing:,} continuing "
+                                        f"ballot{'' if r.continuing == 1 else 's'}")
                                  for r in result.rounds]
         else:
             context["charts"] = [_chart([(c.option.label, c.votes) for c in result.counts], result.ballots,

@@ -9,6 +9,7 @@ import them directly, so nothing imports the app module but the command.
 from __future__ import annotations
 
 import functools
+import re
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
@@ -166,6 +167,39 @@ def form_params() -> dict[str, list[str]]:
     for key, value in pairs:
         out.setdefault(key, []).append(value)
     return out
+
+
+def beyond_last(path: str, count: int, per_page: int, what: str) -> bottle.HTTPError:
+    """The 404 for ?page= past the last page of `count` items: it says so and links to the last."""
+    last = max(1, -(-count // per_page))
+    err = bottle.HTTPError(404, f"{what} has {last} page{'' if last == 1 else 's'}; the page asked for is beyond "
+                                "the last")
+    err.last_page = path if last == 1 else f"{path}?page={last}"
+    return err
+
+
+def utf8_path() -> None:
+    """400 for an address that is not UTF-8 (/%ff): Bottle drops the bytes it cannot decode,
+    so /posts/26%ff would otherwise be /posts/26, served as if it were right."""
+    try:
+        bottle.request.environ.get("bottle.raw_path", "").encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise bottle.HTTPError(400, "that address is not valid UTF-8: check the link you followed") from None
+
+
+_OUR_WORD = re.compile(r"[a-z][a-z'’-]*(?=[\s,;]|$)")  # a word, not the start of an address or a URL
+
+
+def sentence(message: str) -> str:
+    """A message as a sentence: a capital letter, and one full stop. Only our own words are
+    capitalised: a message that starts with what someone typed (an address, an e-mail, a
+    URL) keeps its case, so "file:///etc/passwd is not a web address" stays as it was typed."""
+    message = (message or "").strip()
+    if not message:
+        return ""
+    if _OUR_WORD.match(message):
+        message = message[0].upper() + message[1:]
+    return message if message.endswith((".", "!", "?", "…")) else message + "."
 
 
 def check_rate(site: Site, what: str, limit: str, who: str) -> None:

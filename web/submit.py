@@ -17,7 +17,9 @@ The flow, every step a plain form (no JavaScript):
    they publish on their blog.
 5. ``POST /submit/ID/verify``: the ownership check, fetched under the guard again.
 
-Every POST counts against ``submit_limit`` (each one fetches).
+A POST counts against ``submit_limit`` when the server fetches for it: a form with a
+mistake in it, or an address the site already knows, costs nothing and does not count.
+Over the limit, the 429 is the form again with what was typed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from aggregator.errors import AggregatorError, HustingsError
 from community import accounts, feedcheck, submissions
 
 from . import security
-from .request import Out, Site, Visitor
+from .request import Out, Site, Visitor, check_rate, sentence
 
 MAX_URL = 2048
 MAX_NAME = 300
@@ -74,7 +76,7 @@ def _render(site: "Site", template: str, status: int = 200, **context) -> "Out":
     known = context.get("known")
     if known:
         message = submissions.describe_known(known)
-        context["known_message"] = message[:1].upper() + message[1:]
+        context["known_message"] = sentence(message).removesuffix(".")  # the template goes on: ": link."
     return Out(site.render(template, **context), status=status)
 
 
@@ -113,6 +115,18 @@ def _problem(values: dict) -> str:
     return ""
 
 
+def _over_limit(site: "Site", v: "Visitor", values: dict) -> "Out | None":
+    """Count a submission that is about to fetch; over submit_limit, the form again (429)."""
+    try:
+        check_rate(site, "submit", site.settings.submit_limit, v.ip)
+    except bottle.HTTPError as exc:
+        if exc.status_code != 429:
+            raise
+        bottle.response.set_header("Retry-After", exc.headers.get("Retry-After", "60"))
+        return _render(site, "submit.html", 429, values=values, error=f"{exc.body}; what you typed is kept below")
+    return None
+
+
 # --- the form --------------------------------------------------------------------------------------
 
 
@@ -134,6 +148,9 @@ def submit(site: "Site", v: "Visitor", form: dict) -> "str | Out":
     if _first(form, "step") == "confirm":
         if not feed_url:
             raise bottle.HTTPError(400, "the confirmation names no feed: start again from the form")
+        over = _over_limit(site, v, values)
+        if over is not None:
+            return over
         check = feedcheck.check(feed_url, site.settings, guard=guard)
         if not check["valid"]:
             return _render(site, "submit_check.html", 422, values=values, check=check, known=None)
@@ -149,6 +166,9 @@ def submit(site: "Site", v: "Visitor", form: dict) -> "str | Out":
     known = submissions.known_feed(site.engine, [target], [] if feed_url else [target])
     if known is not None:
         return _render(site, "submit_check.html", values=values, check=None, known=known)
+    over = _over_limit(site, v, values)
+    if over is not None:
+        return over
 
     result = None
     if not feed_url:
