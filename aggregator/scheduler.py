@@ -24,7 +24,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
-from . import cluster, crawls, feed_store, pipeline
+from . import cluster, crawls, feed_store, pipeline, reach
 from .db import fetches, utcnow, writing
 from .errors import HustingsError
 from .settings import Settings
@@ -62,6 +62,9 @@ def dispatch(engine: Engine, settings: Settings, after: Callable[[], None] | Non
     )
     for o in failed:
         log.warning("feed %s (%s) failed: %s", o.feed_id, o.url, o.error, extra={"feed_id": o.feed_id, "url": o.url})
+    if len(failed) == len(outcomes):  # nothing could be fetched: say so once, and why
+        log.warning("none of the %d feeds could be fetched: %s", len(failed),
+                    reach.failure_note(o.error or "" for o in failed) or "see the errors above")
     if after is not None:
         after()
     return outcomes

@@ -93,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are noise to operators
+    # "Running job ...", "executed successfully" for every job run: a third of the console. Its
+    # warnings (a missed run, a job still running) still show.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     ctx = Context(settings)
     try:
         return args.func(ctx, args)

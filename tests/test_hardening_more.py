@@ -338,3 +338,56 @@ def test_moderators_pick_and_hide_look_different_and_the_log_wraps_whole_words()
     assert re.search(r"button\.secondary \{[^}]*background: transparent", css)
     log_rule = re.search(r"table\.log td \{([^}]*)\}", css).group(1)
     assert "anywhere" not in log_rule and "break-word" in log_rule
+
+
+# --- item 16: a site that cannot fetch says so, and why ------------------------------------------------------
+
+
+def test_when_no_feed_can_be_reached_the_front_page_and_the_log_say_why(tmp_path, server, caplog):
+    import logging
+
+    from aggregator import scheduler
+    from tests.conftest import free_port, rss
+
+    site = Site(tmp_path, allow_networks=("127.0.0.1/32",), fetch_deadline_s=5.0)
+    closed = free_port()  # nothing listens there: connections are refused, as when offline
+    for n in range(2):
+        feed_store.add_feed(site.engine, f"http://127.0.0.1:{closed}/feed{n}.xml", title=f"Branch {n}")
+    with caplog.at_level(logging.INFO, logger="aggregator.scheduler"):
+        outcomes = scheduler.dispatch(site.engine, site.settings)
+    assert [o.result for o in outcomes] == ["failed", "failed"]
+    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("none of the")]
+    assert summary == ["none of the 2 feeds could be fetched: their servers cannot be connected to "
+                       "(is this machine offline, or behind a firewall?)"]
+
+    page = site.client().get("/")
+    text = " ".join(page.text.split())
+    assert ("No posts yet, because this site cannot reach any of the 2 feeds: their servers cannot be "
+            "connected to (is this machine offline, or behind a firewall?)") in text
+
+    # One feed that works, even with nothing in it yet: the page no longer says the feeds cannot be reached.
+    working = server.route("/feed.xml", rss([]))
+    feed_store.add_feed(site.engine, working, title="Working")
+    scheduler.dispatch(site.engine, site.settings)
+    text = " ".join(site.client().get("/").text.split())
+    assert "cannot reach" not in text and "No posts yet." in text
+
+
+@pytest.mark.parametrize("error, meaning", [
+    ("http://a.example/feed: cannot resolve host 'a.example': [Errno -3] Temporary failure in name resolution",
+     "their host names cannot be looked up"),
+    ("http://a.example/feed: took longer than the 20s deadline", "they do not answer in time"),
+    ("http://a.example/feed: HTTP 503", "their servers answer with errors"),
+    ("http://a.example/feed: something new went wrong", "something new went wrong"),
+])
+def test_a_fetch_error_is_told_as_its_cause(error, meaning):
+    from aggregator import reach
+
+    assert reach.cause(error).startswith(meaning)
+
+
+def test_routine_scheduler_chatter_is_quiet(cli):
+    import logging
+
+    cli("feeds", "list")
+    assert logging.getLogger("apscheduler").getEffectiveLevel() == logging.WARNING

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import bottle
 
-from aggregator import article_head, listings
+from aggregator import article_head, listings, reach
 from community.campaigns import store as campaign_store
 from community.polls import store as poll_store
 
@@ -49,5 +49,7 @@ def front(site: "Site", params: dict) -> "Out":
     lead = stories[0] if stories else None
     return pages.out(site.render("front.html", stories=stories, items=rest, page=page, pages=count, rail=rail,
                                  here=pages.here("/", page), feeds=pages.feeds_of("/feed"), title="", nav="front",
-                                 og_image=lead["image"].src if lead and lead.get("image") else ""),
+                                 og_image=lead["image"].src if lead and lead.get("image") else "",
+                                 # Nothing to show: say whether the feeds cannot be reached, and why.
+                                 unreachable="" if stories or rest else reach.unreachable(site.engine)),
                      max(changed) if changed else None)
