@@ -14,6 +14,9 @@ interleaved:
   `mail_rate_per_s=0`: claims, renders each reader's copy, composes, sends, records every
   answer in the database. Its peak memory is the child's max RSS.
 
+Each run also prints the CPU time each side spent per message (the sink's excluded): on a
+shared machine the rates swing with the load, the CPU per message much less.
+
 The outbox is put back to queued between runs. Printed: messages/s of each, the ratio (the
 goal is ours >= 0.8 of bare), peak memory, and the sink's count (each run must deliver N).
 Only 127.0.0.1 is contacted; nothing is asserted.
@@ -73,6 +76,7 @@ subs = mailer._subscribers_of(engine, rows)
 issues = digest_render.Issues(engine, settings)
 prepared = [compose(settings, r.id, r.to_address, issues.parts(r.issue_id, subs[r.subscriber_id])) for r in rows]
 start = time.perf_counter()
+cpu = time.process_time()
 client = None
 for i, m in enumerate(prepared):
     if i % 100 == 0:
@@ -83,7 +87,7 @@ for i, m in enumerate(prepared):
     client.sendmail(m.sender, [m.to], m.data)
 client.quit()
 took = time.perf_counter() - start
-print(json.dumps({"sent": len(prepared), "seconds": took,
+print(json.dumps({"sent": len(prepared), "seconds": took, "cpu_seconds": time.process_time() - cpu,
                   "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -172,7 +176,7 @@ def main() -> int:
         made = prepare(settings, args.subscribers)
         print(f"{made['queued']:,} subscribers queued for one issue in {made['queue_seconds']:.2f} s "
               f"({settings.resolved_database_url.split(':')[0]})")
-        bare, ours, rss_ours, rss_bare = [], [], [], []
+        bare, ours, rss_ours, rss_bare, cpu_ours, cpu_bare = [], [], [], [], [], []
         for k in range(args.repeat):
             before = sunk()
             out = subprocess.run([sys.executable, "-c", BARE, str(ROOT)], env=env, capture_output=True, text=True,
@@ -192,14 +196,20 @@ def main() -> int:
             rss_ours.append(usage.ru_maxrss / 1024)
             rss_bare.append(b["max_rss_mb"])
             report = json.loads(out)
+            cpu_ours.append((usage.ru_utime + usage.ru_stime) / report["sent"] * 1000)
+            cpu_bare.append(b["cpu_seconds"] / b["sent"] * 1000)
             delivered = sunk() - before
             ours.append(report["sent"] / took)
-            print(f"run {k + 1}: bare {bare[-1]:,.0f} msg/s; ours {ours[-1]:,.0f} msg/s "
-                  f"({report['sent']:,} sent, {delivered:,} received by the sink, exit {status})")
+            print(f"run {k + 1}: bare {bare[-1]:,.0f} msg/s ({cpu_bare[-1]:.2f} ms CPU a message); ours "
+                  f"{ours[-1]:,.0f} msg/s ({cpu_ours[-1]:.2f} ms CPU a message, start-up included; "
+                  f"{report['sent']:,} sent, {delivered:,} received by the sink, exit {status}); "
+                  f"load average {os.getloadavg()[0]:.1f}")
             requeue(settings)
         mb, mo = statistics.median(bare), statistics.median(ours)
         print(f"median of {args.repeat}: bare {mb:,.0f} msg/s, ours {mo:,.0f} msg/s, ratio {mo / mb:.2f} "
               f"(range {min(o / b for o, b in zip(ours, bare)):.2f}-{max(o / b for o, b in zip(ours, bare)):.2f})")
+        print(f"CPU a message (median): bare {statistics.median(cpu_bare):.2f} ms, ours {statistics.median(cpu_ours):.2f} ms"
+              " (the sink's own CPU is in neither)")
         print(f"peak memory: ours (the whole `hustings mail deliver` process) {max(rss_ours):.0f} MB; "
               f"bare (holding every prepared message) {max(rss_bare):.0f} MB")
     sink.stdin.write("quit\n")

@@ -23,6 +23,9 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LOCAL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ATEXT_LOWER = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_NORMAL = re.compile(rf"{_ATEXT_LOWER}(?:\.{_ATEXT_LOWER})*@(?:(?!-)[a-z0-9-]{{1,63}}(?<!-)\.)+(?!-)(?=[a-z0-9-]*[a-z-])"
+                     r"[a-z0-9-]{1,63}(?<!-)")
 
 
 class BadAddress(HustingsError):
@@ -40,6 +43,8 @@ def refuse_header_breaks(value: str, what: str) -> str:
 def normal_address(text: str) -> str:
     """The stored form of an e-mail address, or BadAddress saying what is wrong with it."""
     raw = text or ""
+    if len(raw) <= MAX_ADDRESS and _NORMAL.fullmatch(raw) and raw.index("@") <= MAX_LOCAL:
+        return raw  # already in its stored form (the mailer checks every address it sends to)
     refuse_header_breaks(raw, "an e-mail address")
     address = raw.strip()
     shown = address[:80]

@@ -110,8 +110,16 @@ def _header(name: str, value: str) -> bytes:
     return SMTP_POLICY.fold_binary(name, SMTP_POLICY.header_factory(name, value))
 
 
+_dates: dict[int, str] = {}
+
+
 def _date() -> str:
-    return format_datetime(utcnow().replace(microsecond=0))
+    now = utcnow().replace(microsecond=0)
+    second = int(now.timestamp())
+    if second not in _dates:
+        _dates.clear()  # keep one: the current second's
+        _dates[second] = format_datetime(now)
+    return _dates[second]
 
 
 def qp(text: str) -> bytes:

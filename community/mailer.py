@@ -145,9 +145,9 @@ class Recorder:
         cursor = raw.cursor()
         try:
             if self.conn.dialect.name == "sqlite":
-                cursor.execute("BEGIN IMMEDIATE")
+                # One statement in autocommit (the connection's isolation_level is None): its own
+                # transaction, as durable as BEGIN ... COMMIT, in a third of the calls.
                 cursor.execute(self._sent_sql, (self._when(now), row_id))
-                cursor.execute("COMMIT")
             else:
                 cursor.execute(self._sent_sql, (self._when(now), row_id))
                 raw.commit()
@@ -177,6 +177,10 @@ class Recorder:
 
     def record(self, row, outcome: str, error: str, now: datetime, subscriber_failures: int = 0) -> str:
         """Store one message's outcome; returns it ("deferred" may become "failed" when we give up)."""
+        renew = time.monotonic() - self.renewed > LEASE_S / 3
+        if outcome == "sent" and not subscriber_failures and not renew:
+            self._mark_sent(row.id, now)
+            return outcome
         values: dict = {"attempts": row.attempts + 1, "claimed_by": "", "claimed_until": None, "last_error": error}
         if outcome == "deferred" and (row.attempts + 1 >= MAX_ATTEMPTS or row.created_at < now - GIVE_UP_AFTER):
             outcome, values["last_error"] = "failed", f"gave up after {row.attempts + 1} attempts: {error}"[:500]
@@ -186,10 +190,6 @@ class Recorder:
             values.update(next_attempt_at=now + timedelta(seconds=retry_delay(row.attempts + 1)))
         else:
             values.update(status=outcome)  # failed | cancelled
-        renew = time.monotonic() - self.renewed > LEASE_S / 3
-        if outcome == "sent" and not subscriber_failures and not renew:
-            self._mark_sent(row.id, now)
-            return outcome
         with self.conn.begin():
             self.conn.execute(sa.update(outbox).where(outbox.c.id == row.id).values(**values))
             if outcome == "sent" and subscriber_failures:
