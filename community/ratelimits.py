@@ -9,6 +9,7 @@ they start, or after the longest limit's period if that is longer.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -27,9 +28,26 @@ def _now_s(now: float | None) -> int:
     return int(now if now is not None else datetime.now(timezone.utc).timestamp())
 
 
+IPV6_PREFIX = 64  # one IPv6 host is handed a /64 to rotate through: the limit holds for all of it
+
+
+def client_of(who: str) -> str:
+    """Who a limit counts: an IPv6 address as its /64 (an IPv4 one inside IPv6 as itself);
+    anything else (an IPv4 address, a typed e-mail address) as it is."""
+    try:
+        ip = ipaddress.ip_address(who)
+    except ValueError:
+        return who
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
+    return who
+
+
 def key_for(settings: Settings, what: str, who: str) -> str:
-    """What is stored for (action, client): the action in clear, the client as a keyed hash."""
-    return f"{what[:60]}:{keyed(settings, 'rate', what, who)[:40]}"
+    """What is stored for (action, client): the action in clear, the client (client_of) as a keyed hash."""
+    return f"{what[:60]}:{keyed(settings, 'rate', what, client_of(who))[:40]}"
 
 
 def hit(engine: Engine, settings: Settings, what: str, who: str, limit: str, now: float | None = None) -> int:

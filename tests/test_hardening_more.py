@@ -391,3 +391,30 @@ def test_routine_scheduler_chatter_is_quiet(cli):
 
     cli("feeds", "list")
     assert logging.getLogger("apscheduler").getEffectiveLevel() == logging.WARNING
+
+
+# --- item 5 (first part): rate limits hold for a whole IPv6 /64 -----------------------------------------------
+
+
+def test_rate_limits_count_an_ipv6_host_by_its_64(site):
+    from community import ratelimits
+
+    limit = "2/1m"
+    hit = lambda who: ratelimits.hit(site.engine, site.settings, "recommend", who, limit, now=1_000_000)  # noqa: E731
+    assert [hit(f"2001:db8:1:2::{n:x}") for n in range(1, 4)][:2] == [0, 0]
+    assert hit("2001:db8:1:2:ffff::9") > 0  # the same /64, rotated: still over
+    assert hit("2001:db8:1:3::1") == 0  # the next /64 is someone else
+    assert ratelimits.client_of("::ffff:198.51.100.7") == "198.51.100.7"
+    assert ratelimits.client_of("198.51.100.7") == "198.51.100.7"
+    assert ratelimits.client_of("jo@example.org") == "jo@example.org"
+
+
+def test_recommending_from_a_rotating_ipv6_64_is_limited(tmp_path):
+    site = Site(tmp_path, recommend_limit="3/1m")
+    post = site.post()
+    statuses = []
+    for n in range(5):  # cookies cleared and a new address in the same /64 each time
+        web = site.client(f"2001:db8:5:6::{n + 1:x}")
+        res = web.post(f"/posts/{post['id']}/recommend", [("csrf_token", site.token(web))], expect_errors=True)
+        statuses.append(res.status_int)
+    assert statuses.count(429) == 2, statuses
