@@ -569,3 +569,32 @@ def test_backers_addresses_never_confirmed_or_left_are_forgotten_after_a_week(si
         left = sorted(r[0] for r in conn.execute(sa.select(campaign_followers.c.email)))
     assert left == ["kept@example.org", "recent@example.org"]
     assert "Campaigns" in site.reader().get("/privacy").text
+
+
+def test_posts_taken_off_a_campaign_are_left_out_whether_or_not_the_index_can_exclude(site):
+    """writing.about asks the index to leave posts out (Searcher.search(exclude=...)); a Searcher
+    without that (an index being reworked) gets the same pages from the filtering done here."""
+    from community.campaigns import writing
+    from index.search import Searcher
+
+    class Plain:  # a Searcher whose search() takes no `exclude`
+        def __init__(self, real):
+            self.real = real
+
+        def search(self, text, *, sort="relevance", page=1, limit=10):
+            return self.real.search(text, sort=sort, page=page, limit=limit)
+
+    ids = site.posts([f"Library news {n}" for n in range(15)])
+    c = site.published()
+    moderation.pin_campaign_post(site.engine, c.id, ids[14], actor=MOD)
+    moderation.remove_campaign_post(site.engine, c.id, ids[3], actor=MOD)
+    real = Searcher(site.settings, site.engine)
+    try:
+        for searcher in (real, Plain(real)):
+            first, second = (writing.about(site.engine, searcher, c, n) for n in (1, 2))
+            assert [p["id"] for p in first.pinned] == [ids[14]] and second.pinned == []
+            assert [h.id for h in first.found.results] == [i for i in ids[:11] if i != ids[3]]
+            assert [h.id for h in second.found.results] == ids[11:14]
+            assert first.found.total == 13 and first.found.pages == 2 and first.total == 14
+    finally:
+        real.close()

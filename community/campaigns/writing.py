@@ -8,13 +8,14 @@ its query would, and a post hidden by a moderator is never shown here either.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
 from aggregator import listings
 from index.query import QueryError
-from index.search import Searcher, SearchPage
+from index.search import MAX_LIMIT, Searcher, SearchPage
 
 from .store import Campaign, post_marks
 
@@ -43,7 +44,35 @@ def about(engine: Engine, searcher: Searcher, c: Campaign, page: int = 1, per_pa
     if not c.query:
         return Writing(pinned, None, "", len(removed))
     try:
-        found = searcher.search(c.query, sort="newest", page=page, limit=per_page, exclude=pinned_ids + removed)
+        found = _search(searcher, c.query, page, per_page, pinned_ids + removed)
     except QueryError as exc:
         return Writing(pinned, None, str(exc), len(removed))
     return Writing(pinned, found, "", len(removed))
+
+
+def _takes_exclude(searcher: Searcher) -> bool:
+    return "exclude" in inspect.signature(searcher.search).parameters
+
+
+def _search(searcher: Searcher, query: str, page: int, per_page: int, leave_out: list[int]) -> SearchPage:
+    """Newest first, without the posts left out. The index does it exactly when its Searcher takes
+    `exclude`; otherwise the posts are dropped here from a longer first stretch of results: exact while
+    the query matches at most MAX_LIMIT posts (past that a page may be short, the count a little high)."""
+    if not leave_out or _takes_exclude(searcher):
+        kwargs = {"exclude": leave_out} if leave_out else {}
+        return searcher.search(query, sort="newest", page=page, limit=per_page, **kwargs)
+    gone = set(leave_out)
+    want = page * per_page + len(gone)
+    if want <= MAX_LIMIT:
+        wide = searcher.search(query, sort="newest", page=1, limit=want)
+        if want < wide.total <= MAX_LIMIT:  # every match in one stretch: the count is exact too
+            wide = searcher.search(query, sort="newest", page=1, limit=wide.total)
+        kept = [h for h in wide.results if h.id not in gone]
+        total = wide.total - (len(wide.results) - len(kept))
+        results = kept[(page - 1) * per_page: page * per_page]
+    else:
+        narrow = searcher.search(query, sort="newest", page=page, limit=per_page)
+        results = [h for h in narrow.results if h.id not in gone]
+        total = max(0, narrow.total - len(gone))
+    pages = (total + per_page - 1) // per_page
+    return SearchPage(query, total, 0.0, page, pages, results)
