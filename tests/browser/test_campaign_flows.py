@@ -159,6 +159,11 @@ def test_propose_confirm_approve_back_and_read_a_campaign(js_off, site, artefact
     response = click_through(mpage, proposal.get_by_role("button", name="Publish"))
     assert response.status == 200 and path_of(mpage) == "/moderate/campaigns", mpage.url
     expect(proposal).to_have_count(0)
+    # The moderator's view of the published page: its forms (respond, link a poll, close, pin) checked too.
+    mod.goto("/campaigns/reopen-the-moorside-library")
+    expect(mpage.get_by_role("region", name="For moderators")).to_be_visible()
+    expect(mpage.get_by_role("button", name="Pin to the campaign")).to_have_count(2)
+    check_page(mod, artefacts, "campaign-moderator", axe=True)
 
     # A reader finds it in the directory and backs it, listed by name, asking for updates.
     reader = js_off(PHONE)
