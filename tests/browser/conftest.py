@@ -28,6 +28,7 @@ from aggregator.models import Post
 from aggregator.sanitize import sanitize_post
 from aggregator.settings import Settings
 from community import moderation
+from community.polls import store as poll_store
 from index import writer
 
 from . import install_chromium
@@ -140,7 +141,10 @@ def open_tab(browser, site):
         tab = Tab(page, context, site.base)
 
         def route(r):
-            if _is_ours(r.request.url):
+            if urlsplit(r.request.url).path.startswith(PICTURES):
+                # The blogs' pictures: made here, so a page looks as it would with real ones.
+                r.fulfill(status=200, content_type="image/svg+xml", body=picture(r.request.url))
+            elif _is_ours(r.request.url):
                 r.continue_()
             else:
                 tab.blocked.append(r.request.url)
@@ -279,11 +283,41 @@ tables</a>; our own notes are in the branch drive at
 """
 
 
+PICTURES = "/fixture-pictures/"  # served by the browser context (open_tab), not the site
+PICTURED = {  # title -> its picture's alt text ("" when the feed gives none)
+    "Canvassing in the rain on the Moorside estate": "Canvassers in waterproofs between two tower blocks",
+    "Care workers ballot for action": "Care workers with placards outside the town hall",
+    "Hustings night at the miners welfare": "",
+    "Housing: the case for council building at scale": "New council homes under construction",
+    "Saturday on the estate: forty doors, four new members": "Volunteers with clipboards on an estate",
+    "The river report nobody wanted published": "The river below the weir",
+    "Planting day at the community orchard": "",
+    "Our first fringe event": "A full room at the fringe meeting",
+    "Student rents, explained": "",
+    "Solidarity at the depot picket": "Pickets at the depot gates at dawn",
+    "Votes at sixteen: the campaign so far": "",
+}
+HUES = ("#8c2f39", "#2a6f97", "#3a7d44", "#b5651d", "#5e548e", "#2b9348", "#9d4edd", "#bc4749")
+
+
+def picture(url: str) -> str:
+    """A landscape for picture number N of the fixture: sky, sun, hills, in a colour of its own."""
+    n = sum(map(ord, url)) % len(HUES)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="800" viewBox="0 0 1200 800">'
+            f'<rect width="1200" height="800" fill="{HUES[n]}"/><circle cx="{300 + n * 90}" cy="240" r="130" '
+            f'fill="#f4d35e"/><path d="M0 560 L260 400 L520 520 L820 360 L1200 500 V800 H0Z" fill="#1d1d1f" '
+            f'opacity=".55"/><path d="M0 680 L340 560 L700 660 L1200 580 V800 H0Z" fill="#1d1d1f" opacity=".7"/>'
+            f"</svg>")
+
+
 def _body(i: int, title: str) -> str:
     if i == 0:
-        return RICH_BODY
+        return f'<p><img src="{PICTURES}0.svg" width="1200" height="800" alt="{PICTURED[title]}"></p>' + RICH_BODY
     paras = [PARAGRAPHS[(i + k) % len(PARAGRAPHS)] for k in range(1 + i % 3)]
     html = f"<p>{title}. {paras[0]}</p>"
+    if title in PICTURED:  # the post's first picture: the front page shows it (issue 14)
+        alt = f' alt="{PICTURED[title]}"' if PICTURED[title] else ""
+        html = f'<p><img src="{PICTURES}{i}.svg" width="1200" height="800"{alt}></p>' + html
     if i % 4 == 1:
         html += "<h2>What happens next</h2><ul><li>A report to the next branch meeting.</li>" \
                 "<li>A letter to the council.</li><li>A stall at the market on Saturday.</li></ul>"
@@ -302,6 +336,7 @@ class Site:
     blogs: dict[str, int]  # key -> feed id
     rich_post: int
     featured_post: int
+    poll: int = 0  # an open poll whose results everyone sees
 
 
 @pytest.fixture(scope="module")
@@ -375,11 +410,16 @@ def site(tmp_path_factory):
 
     featured = ids["The river report nobody wanted published"]
     moderation.feature_post(engine, featured, actor="editor", now=now - timedelta(minutes=30))
+    poll = poll_store.create_poll(engine, question="Which campaign should the branch take on next?",
+                                  options=["Save the number 14 bus", "Keep Moorside library open",
+                                           "Fix the damp on Station Road"], created_by="editor@example.org",
+                                  visibility="always", now=now - timedelta(hours=3),
+                                  closes_at=now + timedelta(days=5))
     report = writer.sync(engine, settings)
     assert report.indexed == len(POSTS), report
     engine.dispose()
 
-    yield Site(base, settings, ids, {k: f.id for k, f in feeds.items()}, ids[POSTS[0][1]], featured)
+    yield Site(base, settings, ids, {k: f.id for k, f in feeds.items()}, ids[POSTS[0][1]], featured, poll.id)
     stop.set()
     thread.join(10)
 
