@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from sqlalchemy.engine import Engine
 
 from aggregator import db
+from aggregator.orphans import die_with_parent
 from aggregator.settings import Settings, load_settings
 
 from . import writer
@@ -73,21 +74,11 @@ def follow(engine: Engine, settings: Settings, stop: threading.Event, every_s: f
             return
 
 
-def _die_with_parent() -> None:
-    """Linux: end this process when the serve process that started it dies (even by kill -9)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def main() -> int:
-    """`python -m index.replica`: follow with the settings from the environment (HUSTINGS_*)."""
-    _die_with_parent()
-    parent = os.getppid()
+def main(argv: list[str] | None = None) -> int:
+    """`python -m index.replica SERVE_PID`: follow with the settings from the environment
+    (HUSTINGS_*), and end when the serve process that started it ends (even by kill -9)."""
+    args = sys.argv[1:] if argv is None else argv
+    die_with_parent(int(args[0]) if args else os.getppid(), signal.SIGTERM)
     settings = load_settings(environ=os.environ)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s replica: %(message)s", stream=sys.stderr)
@@ -95,8 +86,6 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if os.getppid() != parent:  # the parent died before the death signal was armed
-        return 0
     follow(engine, settings, stop)
     engine.dispose()
     return 0

@@ -52,3 +52,47 @@ def test_a_node_replica_follows_posts_stored_and_hidden_elsewhere(tmp_path, data
     assert behind["changes"] == 1 and behind["seconds"] is not None and behind["seconds"] >= 0
     engine.dispose()
     node_engine.dispose()
+
+
+def test_the_replica_dies_with_a_killed_serve(tmp_path, database):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psutil
+
+    from .conftest import subprocess_env
+
+    settings = Settings(data_dir=tmp_path / "node", secret_key="r" * 40)
+    engine = db.make_engine(settings)
+    db.migrate(engine)
+    engine.dispose()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = subprocess_env(settings, HUSTINGS_SECRET_KEY="r" * 40, HUSTINGS_WEB_WORKERS="1")
+    serve = subprocess.Popen([sys.executable, "-m", "hustings", "serve", "--port", str(port)], env=env,
+                             cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def replica_child():
+            try:
+                return next((c for c in psutil.Process(serve.pid).children()
+                             if "index.replica" in " ".join(c.cmdline())), None)
+            except psutil.NoSuchProcess:
+                return None
+
+        assert wait_for(lambda: replica_child() is not None, 60), "serve never started its replica"
+        child = replica_child()
+        os.kill(serve.pid, signal.SIGKILL)
+        serve.wait(timeout=10)
+        assert wait_for(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, 10), \
+            "the replica outlived its serve process"
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        for proc in psutil.process_iter(["cmdline"]):  # never leave one behind, whatever happened
+            if proc.info["cmdline"] and "index.replica" in " ".join(proc.info["cmdline"]) and str(serve.pid) in proc.info["cmdline"]:
+                proc.kill()

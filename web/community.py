@@ -11,7 +11,7 @@ import bottle
 
 from aggregator import listings
 from aggregator.errors import HustingsError
-from community import accounts, identity, recommendations, signin
+from community import accounts, identity, ratelimits, recommendations, signin
 from community.moderation_log import moderation_entries
 
 from . import pages, security
@@ -30,7 +30,8 @@ def _first(form: dict, name: str) -> str:
 def recommend(site: "Site", v: "Visitor", form: dict, post_id: int) -> str:
     if listings.post(site.engine, post_id) is None:
         raise bottle.HTTPError(404, f"there is no post number {post_id} to recommend")
-    counted = recommendations.recommend_post(site.engine, post_id, v.reader, identity.ip_hash(site.settings, v.ip))
+    counted = recommendations.recommend_post(site.engine, post_id, v.reader,
+                                            identity.ip_hash(site.settings, ratelimits.client_of(v.ip)))
     # From a listing line: back to that list, at the post (its line now says "Recommended").
     back = security.same_site_path(_first(form, "back"))
     if back:

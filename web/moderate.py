@@ -25,7 +25,7 @@ import markupsafe
 from aggregator import fetch_history
 from aggregator.errors import HustingsError, NotFound
 from community import blog_health as health
-from community import moderation, outbox, signin, submissions
+from community import moderation, outbox, recommendations, signin, submissions
 from community.moderation_log import moderation_entries
 
 from .request import Out, Site, Visitor, require_moderator
@@ -67,7 +67,9 @@ def moderate_dashboard(site: "Site", params: dict) -> "Out":
     return _render(site, "moderate.html", title="Moderation", moderator=mod,
                    counts=health.counts(site.engine), recent=moderation_entries(site.engine, limit=10),
                    messages=outbox.messages(site.engine, limit=10),
-                   failures=signin.recent_failures(site.engine, site.settings, mod.email))
+                   failures=signin.recent_failures(site.engine, site.settings, mod.email),
+                   bursts=recommendations.bursts(site.engine, since=datetime.now(timezone.utc) - timedelta(days=1)),
+                   burst_at_least=recommendations.BURST)
 
 
 def moderate_queue(site: "Site", params: dict) -> "Out":

@@ -175,8 +175,10 @@ def blog(site: "Site", params: dict, blog_id: int) -> "Out":
 # --- search ------------------------------------------------------------------------------------
 
 
-def run_search(site: "Site", params: dict):
-    """(the search page or None, the error message or "") for the query parameters."""
+def run_search(site: "Site", params: dict, counts: bool = True):
+    """(the search page or None, "") for the query parameters; a query or filter that cannot be
+    searched (too long, since after until, ...) is a 400 with the reason, on the site as in the API.
+    counts=False: no per-blog counts (the site shows them only when no blog is chosen)."""
     q = params.get("q", "").strip()
     if not q:
         return None, ""
@@ -190,16 +192,16 @@ def run_search(site: "Site", params: dict):
     try:
         found = site.searcher.search(q, blog=blog, since=params.get("since") or None,
                                      until=params.get("until") or None, sort=sort, page=page,
-                                     limit=SEARCH_PER_PAGE)
+                                     limit=SEARCH_PER_PAGE, counts=counts)
     except QueryError as exc:
-        return None, str(exc)
+        raise bad_request(str(exc)) from None
     except OverflowError:  # a date filter past the calendar's ends (index/search.py does not catch it)
-        return None, "the dates must fall between the years 1 and 9999"
+        raise bad_request("the dates must fall between the years 1 and 9999") from None
     return found, ""
 
 
 def search(site: "Site", params: dict) -> "Out":
-    found, error = run_search(site, params)
+    found, error = run_search(site, params, counts=not params.get("blog", "").strip())
     blogs = {b.id: b for b in listings.blogs(site.engine)}
     return out(site.render("search.html", found=found, error=error, params=params, blogs=blogs,
                            title=f"Search: {params.get('q', '')}" if params.get("q") else "Search"))
@@ -212,7 +214,16 @@ def about(site: "Site", params: dict) -> "Out":
     return out(site.render("about.html", title="About", top_slots=ranking.TOP_SLOTS,
                            top_per_blog=ranking.TOP_PER_BLOG, page_per_blog=ranking.PAGE_PER_BLOG,
                            page_size=ranking.PAGE_SIZE,
-                           recent_days=round(site.settings.rank_window_h * ranking.RECENT_WINDOWS / 24)))
+                           recent_days=round(site.settings.rank_window_h * ranking.RECENT_WINDOWS / 24),
+                           recommend_limit=_per(site.settings.recommend_limit)))
+
+
+def _per(limit: str) -> str:
+    """A rate-limit setting ("60/1m") in words: "60 a minute"."""
+    count, _, period = limit.partition("/")
+    unit = {"s": "second", "m": "minute", "h": "hour", "d": "day"}.get(period[-1:], period)
+    number = period[:-1] if period[:-1] not in ("", "1") else ""
+    return f"{count} every {number} {unit}s" if number else f"{count} a {unit}"
 
 
 def privacy(site: "Site", params: dict) -> "Out":

@@ -107,7 +107,7 @@ def _start_replica(ctx: Context) -> subprocess.Popen:
     that dies with this one: posts stored by any worker become searchable here within seconds."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUSTINGS_")}
     env.update(as_environ(ctx.settings))  # exactly this process's settings and database
-    return subprocess.Popen([sys.executable, "-m", "index.replica"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "index.replica", str(os.getpid())], env=env)
 
 
 def cmd_worker(ctx: Context, args) -> int:
