@@ -1,6 +1,6 @@
 """The digest to N confirmed subscribers over SMTP: ours against a bare smtplib loop.
 
-    python3 bench/mail.py [--subscribers 10000] [--repeat 3] [--database-url URL]
+    python3 bench/mail.py [--subscribers 10000] [--repeat 3] [--database-url URL] [--wait-quiet S]
 
 A sink SMTP server (aiosmtpd, counting messages, keeping none) runs in its own process on a
 free 127.0.0.1 port. A fresh data directory gets 20 posts on 4 blogs and N confirmed
@@ -149,7 +149,14 @@ def main() -> int:
     p.add_argument("--subscribers", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--database-url", default="")
+    p.add_argument("--wait-quiet", type=float, default=0, metavar="S",
+                   help="before each run, wait up to S seconds for the 1-minute load average to fall below 1.5")
     args = p.parse_args()
+
+    def quiet() -> None:
+        deadline = time.monotonic() + args.wait_quiet
+        while os.getloadavg()[0] >= 1.5 and time.monotonic() < deadline:
+            time.sleep(5)
 
     from aggregator.settings import Settings
 
@@ -178,6 +185,7 @@ def main() -> int:
               f"({settings.resolved_database_url.split(':')[0]})")
         bare, ours, rss_ours, rss_bare, cpu_ours, cpu_bare = [], [], [], [], [], []
         for k in range(args.repeat):
+            quiet()
             before = sunk()
             out = subprocess.run([sys.executable, "-c", BARE, str(ROOT)], env=env, capture_output=True, text=True,
                                  check=True).stdout

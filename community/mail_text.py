@@ -27,7 +27,12 @@ def _sender(mail_from: str, site_name: str, site_url: str) -> tuple[str, str]:
 
 
 def from_header(settings: Settings) -> str:
-    return formataddr(sender(settings))
+    return _from_header(sender(settings))
+
+
+@functools.lru_cache(maxsize=8)
+def _from_header(pair: tuple[str, str]) -> str:
+    return formataddr(pair)
 
 
 def _wrap(*paragraphs: str) -> str:

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -223,13 +224,27 @@ class Pacer:
             self.next = max(self.next, now) + self.interval
 
 
-def _subscribers_of(engine: Engine, rows) -> dict[int, subscriptions.Subscriber]:
+@dataclass(frozen=True)
+class Recipient:
+    """What sending needs of a subscriber (the fields of subscriptions.Subscriber it reads)."""
+
+    id: int
+    email: str
+    status: str
+    nonce: str
+    categories: tuple[str, ...]
+    failures: int
+
+
+def _subscribers_of(engine: Engine, rows) -> dict[int, Recipient]:
     ids = {r.subscriber_id for r in rows if r.subscriber_id is not None}
     if not ids:
         return {}
+    c = subscribers.c
     with engine.connect() as conn:
-        return {r.id: subscriptions.Subscriber.of(r) for r in conn.execute(
-            sa.select(subscribers).where(subscribers.c.id.in_(ids)))}
+        return {r.id: Recipient(r.id, r.email, r.status, r.nonce, tuple(json.loads(r.categories or "[]")), r.failures)
+                for r in conn.execute(sa.select(c.id, c.email, c.status, c.nonce, c.categories, c.failures)
+                                      .where(c.id.in_(ids)))}
 
 
 def _parts(settings: Settings, row, sub, issues: digest_render.Issues) -> Parts | str:
