@@ -129,7 +129,7 @@ def test_the_full_text_does_not_repeat_the_title_or_byline(site):
     content = content[:content.index("</div>\n")]
     assert "The company’s final offer" in content
     assert TITLE not in content and "By Dave Kerrigan" not in content
-    assert body.count(f"<h1") == 1
+    assert body.count("<h1") == 1
     description = re.search(r'<meta name="description" content="([^"]*)"', body).group(1)
     assert description.startswith("The company’s final offer")
     # On the front page too: its summary starts with the post, not the title and byline again.

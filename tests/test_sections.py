@@ -30,7 +30,7 @@ def site(tmp_path_factory, database):
     engine = db.make_engine(settings)
     db.migrate(engine)
     t0 = datetime.now(timezone.utc)
-    blog_ids, post_blog = {}, {}
+    blog_ids = {}
     for b, (key, category, n) in enumerate(BLOGS):
         feed, _ = feed_store.add_feed(engine, f"http://127.0.0.1/{key}/feed.xml", title=f"Blog {key}",
                                       site_url=f"http://127.0.0.1/{key}/", category=category)
