@@ -49,7 +49,8 @@ def signature(settings: Settings) -> str:
     return f"-- \n{settings.site_name}\n{settings.site_url.rstrip('/')}/"
 
 
-def confirmation(settings: Settings, email: str, frequency: str, confirm_url: str, hours: int) -> tuple[str, str]:
+def confirmation(settings: Settings, email: str, frequency: str, confirm_url: str, hours: int,
+                 manage_url: str) -> tuple[str, str]:
     subject = f"Confirm your subscription to the {settings.site_name} {frequency} digest"
     body = _wrap(
         f"Someone, probably you, asked for the {settings.site_name} {frequency} digest to be sent to "
@@ -58,6 +59,8 @@ def confirmation(settings: Settings, email: str, frequency: str, confirm_url: st
         f"  {confirm_url}",
         "If it was not you, do nothing: without a confirmation we send nothing more to this address, "
         "and we delete it within a week.",
+        "Once confirmed, this link changes how often it comes and which blogs, or stops it:",
+        f"  {manage_url}",
         signature(settings))
     return subject, body
 

@@ -190,7 +190,7 @@ def _queue(conn: Connection, settings: Settings, sub: Subscriber, what: str, now
     if what == "confirm":
         subject, body = mail_text.confirmation(settings, sub.email, sub.frequency,
                                                link(settings, "/subscribe/confirm", confirm_token(settings, sub, now)),
-                                               CONFIRM_HOURS)
+                                               CONFIRM_HOURS, manage)
     else:
         subject, body = mail_text.already_subscribed(settings, sub.email, sub.frequency, manage)
     outbox_module.queue(conn, sub.email, subject, body, what, now, subscriber_id=sub.id)

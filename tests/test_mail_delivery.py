@@ -211,3 +211,13 @@ def test_a_template_encodes_exactly_as_the_whole_text_would():
     for _ in range(300):
         text = "".join(rng.choice(pieces) for _ in range(60))
         assert QPTemplate(text, "TOKEN").fill("12.0123abcd") == qp(text.replace("TOKEN", "12.0123abcd"))
+
+
+def test_starttls_is_required_when_asked_for(site, smtp):
+    import dataclasses
+
+    site.confirmed("a@example.org")
+    queue_issue(site)
+    report = mailer.deliver(site.engine, dataclasses.replace(site.settings, smtp_security="starttls"))
+    assert "does not offer STARTTLS" in report.error and report.sent == 0
+    assert smtp.messages == []

@@ -59,6 +59,7 @@ def test_double_opt_in_through_the_form(site, smtp):
     message = confirmation.message
     assert message["Subject"] == "Confirm your subscription to the Hustings daily digest"
     assert message["Auto-Submitted"] == "auto-generated" and message["List-Unsubscribe"] is None
+    assert "/subscribe/manage?token=" in message.get_content()  # every mail carries it
 
     page = site.reader().get(link_in(message, "/subscribe/confirm").removeprefix(SITE_URL))
     assert "You are subscribed" in page.text
