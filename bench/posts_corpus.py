@@ -309,7 +309,9 @@ def build_db(data_dir: Path, posts_n: int, seed: int, log=print) -> None:
 
 def index_cache_dir(posts: int, seed: int, whoosh_version: str) -> Path:
     """Where a data directory with this corpus and its rebuilt index is kept for bench/search.py."""
-    return CACHE / f"indexed-{posts}-s{seed}-{_fingerprint()}-whoosh{whoosh_version}"
+    from index.schema import SCHEMA_VERSION
+
+    return CACHE / f"indexed-{posts}-s{seed}-{_fingerprint()}-whoosh{whoosh_version}-schema{SCHEMA_VERSION}"
 
 
 def fresh_data_dir(posts: int, seed: int, parent: Path, log=print) -> Path:

@@ -20,11 +20,14 @@ from typing import Any, Sequence
 from aggregator.errors import HustingsError, SchemaError, SettingsError
 from aggregator.settings import Settings, load_settings
 
-from .commands import GROUPS
+from .commands import GROUP_NAMES, groups
 from .commands.context import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SCHEMA, EXIT_USAGE, Context
 
+# Commands whose own group is all the tree they build: a reader waits on these (issue 15).
+QUICK = ("search",)
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(names: tuple[str, ...] = GROUP_NAMES) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hustings",
         description="Hustings: a blog aggregator and community news site for the movement's grassroots.",
@@ -34,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _global_options(p, default=None)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in GROUPS:
+    for group in groups(names):
         group.register(sub)
     for leaf in _leaves(p):
         # `hustings demo --data-dir DIR` works as `hustings --data-dir DIR demo` does: people put
@@ -82,8 +85,24 @@ def _settings_from_args(args) -> Settings:
     return load_settings(config_file=args.config, **overrides)
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The command named in argv (the first word that is neither an option nor a global option's value)."""
+    takes_value = {"--config", "--data-dir", "--database-url", "--set"}
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in takes_value:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command(argv)
+    parser = build_parser((command,) if command in QUICK else GROUP_NAMES)
     args = parser.parse_args(argv)
     try:
         settings = _settings_from_args(args)

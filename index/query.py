@@ -19,8 +19,10 @@ from whoosh.analysis import STOP_WORDS
 
 from aggregator.errors import HustingsError
 
+from .schema import MATCH_FIELD
+
 MAX_QUERY_CHARS = 500  # longer than any real search; refuse rather than parse a novel
-SEARCH_FIELDS = ("title", "body", "tags")
+SEARCH_FIELDS = ("title", "body", "tags")  # what a word without a field matches in an index made before `text`
 FIELD_ALIASES = {"tags": ["tag"], "blog": ["site"], "author": ["by"]}
 
 # The query's words as a reader sees them (for did-you-mean and snippets): a word not
@@ -34,8 +36,12 @@ class QueryError(HustingsError):
     """The query cannot be searched; the message says why, for the person who typed it."""
 
 
+def _fields(schema) -> list[str]:
+    return [MATCH_FIELD] if MATCH_FIELD in schema else list(SEARCH_FIELDS)
+
+
 def _parser(schema) -> qparser.QueryParser:
-    parser = qparser.MultifieldParser(list(SEARCH_FIELDS), schema, group=qparser.AndGroup)
+    parser = qparser.MultifieldParser(_fields(schema), schema, group=qparser.AndGroup)
     for plugin in (qparser.WildcardPlugin, qparser.RangePlugin, qparser.BoostPlugin):
         parser.remove_plugin_class(plugin)
     parser.add_plugin(qparser.FieldAliasPlugin(FIELD_ALIASES))
@@ -55,7 +61,7 @@ def parse_query(schema, text: str) -> wq.Query:
     if not text:
         raise QueryError("type something to search for")
     if len(text) > MAX_QUERY_CHARS:
-        raise QueryError(f"the query is {len(text)} characters long; keep it under {MAX_QUERY_CHARS}")
+        raise QueryError(f"the query is {len(text):,} characters long; a search can be at most {MAX_QUERY_CHARS} characters")
     # Characters that only drive syntax we do not offer are read as spaces, and so is
     # the colon of a field that is not for searching (published:, url:, id: ...).
     cleaned = re.sub(r"[*?~^\[\]{}\\]", " ", text)
@@ -69,7 +75,7 @@ def parse_query(schema, text: str) -> wq.Query:
         words = _WORD.findall(cleaned)
         if not words:
             raise QueryError("the query has no words to search for")
-        q = wq.And([qparser.MultifieldParser(list(SEARCH_FIELDS), schema).parse(w) for w in words])
+        q = wq.And([qparser.MultifieldParser(_fields(schema), schema).parse(w) for w in words])
     q = _drop_stopword_tags(q)
     if q is wq.NullQuery:
         raise QueryError("the query has only words too common to search for (the, and, of ...)")
@@ -125,6 +131,9 @@ def search_filter(blog: int | str | None, since: datetime | str | None,
     `until` a date includes that day); None when nothing is filtered. Raises QueryError."""
     filters = []
     start, end = _as_utc(since), _as_utc(until, end_of_day=True)
+    if start and end and start > end:
+        raise QueryError(f"the start date {_day(since)} (since) is after the end date {_day(until)} (until): "
+                         "no post can fall between them")
     if start or end:
         filters.append(wq.DateRange("published", start, end))
     if blog not in (None, ""):
@@ -133,3 +142,7 @@ def search_filter(blog: int | str | None, since: datetime | str | None,
             raise QueryError(f"blog must be a blog's number, not {blog!r}")
         filters.append(wq.Term("blog_id", blog_id))
     return wq.And(filters) if filters else None
+
+
+def _day(value) -> str:
+    return value.strip() if isinstance(value, str) else value.isoformat()

@@ -1,36 +1,35 @@
 """Search (read-only): the Searcher, one page of results read back from the database.
 
-Query parsing and filters are in query.py, snippets in snippets.py, did-you-mean in
-spelling.py. Results come from the database by id: titles, URLs and the text that
-highlights are cut from. A post hidden since the last sync is dropped there, so it is
-never shown.
+Query parsing and filters are in query.py, matching and ranking in matching.py, snippets
+in snippets.py, did-you-mean in spelling.py, the cache of finished pages in cache.py.
+Results come from the database by id: titles, URLs and the text that highlights are cut
+from. A post hidden since the last sync is dropped there, so it is never shown.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import threading
 import time
-import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from whoosh import query as wq
-from whoosh import sorting
-from whoosh.highlight import ContextFragmenter
-from whoosh.reading import TermNotFound
 
 from aggregator.db import feeds, posts, reading
 from aggregator.sanitize import html_to_text
 from aggregator.settings import Settings
 
-# parse_query and did_you_mean are called through this module's names (bench/search.py times them here).
+# parse_query, rank and did_you_mean are called through this module's names (bench/search.py times them here).
+from .cache import ResultCache
+from .matching import rank, view_of
 from .query import QueryError, parse_query, search_filter
-from .schema import current_dir, make_schema, open_index
-from .snippets import MarkFormatter, excerpt, near_words
+from .schema import MATCH_FIELD, current_dir, make_schema, open_index
+from .snippets import highlight, mark_all, opening, plain_text, query_words
 from .spelling import did_you_mean
 from .writer import VISIBLE
 
@@ -60,13 +59,14 @@ class SearchPage:
     pages: int
     results: list[SearchHit] = field(default_factory=list)
     suggestion: str = ""  # "did you mean", or "" when the query looks right
-    blog_counts: dict[int, int] = field(default_factory=dict)
+    blog_counts: dict[int, int] = field(default_factory=dict)  # empty when not asked for, or the total is estimated
+    total_exact: bool = True  # False: total is an estimate ("about 1,200"; broad phrases, see matching.py)
 
     def to_json(self) -> dict:
         """The shape `hustings search --json` prints and /api/search returns."""
         return {
-            "query": self.query, "total": self.total, "took_ms": self.took_ms, "page": self.page,
-            "pages": self.pages, "suggestion": self.suggestion,
+            "query": self.query, "total": self.total, "total_exact": self.total_exact, "took_ms": self.took_ms,
+            "page": self.page, "pages": self.pages, "suggestion": self.suggestion,
             "blog_counts": {str(k): v for k, v in self.blog_counts.items()},
             "results": [{"id": h.id, "title": h.title, "url": h.url, "blog": h.blog, "blog_id": h.blog_id,
                          "published": h.published.isoformat() if h.published else None, "score": h.score,
@@ -89,6 +89,7 @@ class Searcher:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: dict[int, object] = {}  # thread id -> its searcher, to close them all
+        self.cache = ResultCache()
 
     def _current(self):
         path = current_dir(self.settings)
@@ -129,10 +130,11 @@ class Searcher:
         sort: str = "relevance",
         page: int = 1,
         limit: int = 10,
-        exclude: tuple[int, ...] | list[int] = (),
+        counts: bool = True,
+        exclude: Sequence[int] = (),
     ) -> SearchPage:
-        """One page of results. Raises QueryError for a query or filter that cannot be searched.
-        `exclude`: post ids left out of the results and the total (a campaign's removed posts)."""
+        """One page of results (with per-blog counts unless counts=False), leaving out the posts
+        whose ids are in exclude. Raises QueryError for a query or filter that cannot be searched."""
         started = time.perf_counter()
         if sort not in ("relevance", "newest"):
             raise QueryError("sort by relevance or newest")
@@ -140,48 +142,50 @@ class Searcher:
             raise QueryError(f"page must be 1 to {MAX_PAGE} and limit 1 to {MAX_LIMIT}")
         searcher = self._current()
         q = parse_query(searcher.schema if searcher is not None else make_schema(), text)
-        if searcher is None:
-            return SearchPage(text, 0, round((time.perf_counter() - started) * 1000, 2), page, 0)
         filter_q = search_filter(blog, since, until)
-        sortedby = None if sort == "relevance" else sorting.FieldFacet("published", reverse=True)
-        # Top hits: Whoosh's collector prunes matches that cannot reach the top N (which is
-        # why its own count is only a lower bound); optimize=False because block-quality
-        # skipping was slower, not faster, on this schema (55 vs 18 ms for a one-word query
-        # at 100k posts). The exact total and the per-blog counts come from the match set,
-        # built with set algebra on posting lists (half the time of Whoosh's docs_for_query).
-        mask = wq.Or([wq.Term("id", str(i)) for i in exclude]) if exclude else None
-        results = searcher.search(q, limit=page * limit, filter=filter_q, mask=mask, sortedby=sortedby,
-                                  optimize=False)
-        matched = _match_set(searcher, q)
-        if filter_q is not None:
-            matched &= _match_set(searcher, filter_q)
-        if mask is not None:
-            matched -= _match_set(searcher, mask)
-        total = len(matched)
-        page_hits = list(results)[(page - 1) * limit: page * limit]
-        rows = _rows(self.engine, [int(h["id"]) for h in page_hits])
-        results.fragmenter = ContextFragmenter(maxchars=200, surround=40)
-        results.formatter = MarkFormatter()
-        near = near_words(text)
+        if searcher is None:
+            return SearchPage(text, 0, _ms(started), page, 0)
+        generation = (self._local.path, searcher.reader().generation())
+        key = (text, str(blog or ""), str(since or ""), str(until or ""), sort, page, limit, counts,
+               tuple(sorted(exclude)))
+        cached = self.cache.get(generation, key)
+        if cached is not None:
+            found, shown, dropped = cached
+            # The index has not changed, but the database may have: a post hidden (or shown
+            # again) since is never served from the cache.
+            if _visible_ids(self.engine, shown + dropped) == set(shown):
+                return dataclasses.replace(found, took_ms=_ms(started))
+            self.cache.drop(key)
+        left_out = {d for d in (searcher.document_number(id=str(i)) for i in exclude) if d is not None}
+        ranked = rank(searcher, q, filter_q, newest=sort == "newest", n=page * limit, exclude=left_out)
+        docs = ranked.docs[(page - 1) * limit: page * limit]
+        ids = [int(searcher.stored_fields(d)["id"]) for d in docs]
+        rows = _rows(self.engine, ids)
+        body_words = query_words(q, (MATCH_FIELD, "body", "title", "tags"))
+        title_words = query_words(q, (MATCH_FIELD, "title", "tags"))
         hits = []
-        for hit in page_hits:
-            row = rows.get(int(hit["id"]))
+        for d, post_id in zip(docs, ids):
+            row = rows.get(post_id)
             if row is None:
                 continue  # hidden or deleted since the last sync: never shown
-            body = html_to_text(row.content_html or "")
-            snippet = hit.highlights("body", text=excerpt(body, near), top=2) or html.escape(body[:200], quote=False)
+            body = plain_text(row.content_html or "")
             hits.append(SearchHit(
                 id=row.id, title=row.title, url=row.url, blog=row.blog or "", blog_id=row.feed_id,
-                # Sorted by date, Whoosh's score is the sort key; there is no relevance to report.
-                published=row.published, score=round(float(hit.score or 0.0), 4) if sortedby is None else 0.0,
-                highlights=snippet,
-                title_highlight=hit.highlights("title", text=row.title or "", top=1) or html.escape(row.title or ""),
+                published=row.published, score=round(float(ranked.scores.get(d, 0.0)), 4),
+                highlights=highlight(body, body_words) or opening(body),
+                title_highlight=mark_all(row.title or "", title_words) or html.escape(row.title or ""),
             ))
-        counts = _blog_counts(searcher, matched) if total else {}
+        blog_counts = {}
+        if counts and ranked.exact and ranked.total:
+            tally = Counter(view_of(searcher).blog_ids(list(ranked.matched)))
+            tally.pop(0, None)
+            blog_counts = dict(tally.most_common())
         suggestion = did_you_mean(searcher, text)
-        pages = (total + limit - 1) // limit
-        return SearchPage(text, total, round((time.perf_counter() - started) * 1000, 2), page, pages, hits,
-                          suggestion, counts)
+        found = SearchPage(text, ranked.total, _ms(started), page, (ranked.total + limit - 1) // limit, hits,
+                           suggestion, blog_counts, ranked.exact)
+        shown = [h.id for h in hits]
+        self.cache.put(generation, key, (found, shown, [i for i in ids if i not in rows]))
+        return found
 
     def related(self, post_id: int, limit: int = 5) -> list[SearchHit]:
         """Posts most like this one (by its body's key terms); [] when it is not indexed."""
@@ -250,52 +254,6 @@ def _refreshed(searcher):
     return WhooshSearcher(reader, fromindex=ix, weighting=searcher.weighting)
 
 
-def _match_set(searcher, q: wq.Query) -> set[int]:
-    """Every (undeleted) document matching q, as global document numbers.
-
-    Words and their OR/AND/NOT combinations are evaluated as Python sets of posting
-    lists; phrases, date ranges and anything else fall back to Whoosh's matcher."""
-    if isinstance(q, wq.Term):
-        try:
-            return set(searcher.reader().postings(q.fieldname, q.text).all_ids())
-        except TermNotFound:
-            return set()
-    if isinstance(q, wq.Or):
-        out: set[int] = set()
-        for sub in q.subqueries:
-            out |= _match_set(searcher, sub)
-        return out
-    if isinstance(q, wq.And):
-        wanted = [sub for sub in q.subqueries if not isinstance(sub, wq.Not)]
-        unwanted = [sub.query for sub in q.subqueries if isinstance(sub, wq.Not)]
-        if wanted:
-            parts = sorted((_match_set(searcher, sub) for sub in wanted), key=len)
-            out = parts[0]
-            for part in parts[1:]:
-                out &= part
-            for sub in unwanted:
-                out -= _match_set(searcher, sub)
-            return out
-    if isinstance(q, wq.AndNot):
-        return _match_set(searcher, q.a) - _match_set(searcher, q.b)
-    return set(searcher.docs_for_query(q))
-
-
-_blog_columns: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _blog_counts(searcher, matched: set[int]) -> dict[int, int]:
-    """Matches per blog id, from the blog_id column read once per searcher (a refresh
-    after a sync makes a new searcher, and with it a new column)."""
-    column = _blog_columns.get(searcher)
-    if column is None:
-        column = [int(v) if v else 0 for v in searcher.reader().column_reader("blog_id", translate=True)]
-        _blog_columns[searcher] = column
-    counted = Counter(column[d] for d in matched)
-    counted.pop(0, None)
-    return dict(counted.most_common())
-
-
 def _open_with_retry(settings: Settings, tries: int = 5):
     """Open the live index; a commit can replace its table of contents mid-open."""
     for attempt in range(tries):
@@ -305,6 +263,18 @@ def _open_with_retry(settings: Settings, tries: int = 5):
             if attempt == tries - 1:
                 raise
             time.sleep(0.02 * (attempt + 1))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _visible_ids(engine: Engine, ids: list[int]) -> set[int]:
+    if not ids:
+        return set()
+    query = sa.select(posts.c.id).join(feeds, feeds.c.id == posts.c.feed_id).where(posts.c.id.in_(ids), VISIBLE)
+    with reading(engine) as conn:
+        return set(conn.execute(query).scalars())
 
 
 def _rows(engine: Engine, ids: list[int]) -> dict:

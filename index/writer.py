@@ -162,14 +162,16 @@ def _naive(value: datetime) -> datetime:
 
 
 def document(row) -> dict:
+    title, body, tags = row.title or "", html_to_text(row.content_html or ""), json.loads(row.tags or "[]")
     return dict(
         id=str(row.id),
-        title=row.title or "",
-        body=html_to_text(row.content_html or ""),
+        text=" . ".join([title, body, " ".join(tags)]),  # what a word without a field matches
+        title=title,
+        body=body,
         author=row.author or "",
         blog=row.blog or "",
         blog_id=str(row.feed_id),
-        tags=",".join(json.loads(row.tags or "[]")),
+        tags=",".join(tags),
         url=row.url or "",
         published=_naive(row.published),
         first_seen=_naive(row.first_seen),

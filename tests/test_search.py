@@ -125,7 +125,7 @@ def build_corpus(data_dir: Path) -> Corpus:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus(tmp_path_factory, database):
     c = build_corpus(tmp_path_factory.mktemp("corpus") / "data")
     yield c
     c.searcher.close()
@@ -249,7 +249,9 @@ def test_since_and_until_filter_on_published(corpus):
                                                                     "Saving the Mill Lane plots")
     assert corpus.found("branch", since=datetime(2024, 8, 30, 11, tzinfo=timezone.utc)) == corpus.ids("Empty homes")
     assert corpus.found("branch", since="2024-08-30T13:00:00+00:00") == set()
-    assert corpus.found("branch", since="2024-09-01", until="2024-01-01") == set()
+    with pytest.raises(QueryError, match="start date 2024-09-01 .* is after the end date 2024-01-01"):
+        corpus.search("branch", since="2024-09-01", until="2024-01-01")
+    assert corpus.found("branch", since="2024-03-05", until="2024-03-05") == corpus.ids("Canvassing in the rain")
     with pytest.raises(QueryError, match="date"):
         corpus.search("branch", since="last tuesday")
 

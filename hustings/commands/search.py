@@ -1,8 +1,11 @@
-"""`hustings search`: search every post ever aggregated, as /search does."""
+"""`hustings search`: search every post ever aggregated, as /search does.
+
+Read-only and quick from a fresh process: only this group of commands is imported
+(hustings/cli.py, QUICK), and the database is opened without the schema check (Alembic and
+the migration scripts cost more than the search itself; a search reads nothing new).
+"""
 
 from __future__ import annotations
-
-from index import search as search_mod
 
 from .context import EXIT_OK, Context, print_json, when
 
@@ -21,16 +24,24 @@ def register(sub) -> None:
 
 
 def cmd_search(ctx: Context, args) -> int:
-    page = search_mod.search(
-        ctx.settings, ctx.engine, args.query, blog=args.blog, since=args.since, until=args.until,
-        sort=args.sort, page=args.page, limit=args.limit,
-    )
+    from aggregator import db
+    from index import search as search_mod
+
+    engine = db.make_engine(ctx.settings)
+    try:
+        page = search_mod.search(
+            ctx.settings, engine, args.query, blog=args.blog, since=args.since, until=args.until,
+            sort=args.sort, page=args.page, limit=args.limit,
+        )
+    finally:
+        engine.dispose()
     if args.json:
         print_json(page.to_json())
         return EXIT_OK
     if page.suggestion:
         print(f"did you mean: {page.suggestion}")
-    print(f"{page.total} results ({page.took_ms:.0f} ms), page {page.page} of {max(page.pages, 1)}")
+    about = "" if page.total_exact else "about "
+    print(f"{about}{page.total} results ({page.took_ms:.0f} ms), page {page.page} of {max(page.pages, 1)}")
     for h in page.results:
         print(f"{h.id:>6}  {h.title}  [{h.blog}, {when(h.published)}]\n        {h.url}")
     return EXIT_OK
