@@ -60,13 +60,16 @@ def utcnow() -> datetime:
 
 DB_FILE = "hustings.sqlite3"
 _template: list[Path] = []
+_backend: list[str] = []
 
 
 @pytest.fixture(scope="module", autouse=True)
-def template_database(tmp_path_factory) -> Path:
+def template_database(tmp_path_factory, database) -> Path:
     """A migrated database with the moderator, made once per module (per test process) and
     copied for each site: migrating and hashing a password each time would be most of
-    every test."""
+    every test. (On PostgreSQL each site's database is a copy of the migrated template
+    already; the moderator is added to it.)"""
+    _backend[:] = [database]
     data_dir = tmp_path_factory.mktemp("template")
     engine = db.make_engine(Settings(data_dir=data_dir))
     db.migrate(engine)
@@ -80,9 +83,12 @@ def template_database(tmp_path_factory) -> Path:
 class Site:
     def __init__(self, data_dir: Path, **settings):
         data_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_template[0], data_dir / DB_FILE)
+        if _backend == ["sqlite"]:
+            shutil.copyfile(_template[0], data_dir / DB_FILE)
         self.settings = Settings(data_dir=data_dir, **settings)
         self.engine = db.make_engine(self.settings)
+        if _backend != ["sqlite"]:
+            accounts.add_moderator(self.engine, MOD, PASSWORD)
         db.check_schema(self.engine)
         self.wsgi = make_app(self.settings)
 
