@@ -54,4 +54,6 @@ class ResultCache:
 
 def _older(generation, current) -> bool:
     """Same index directory and a lower generation number: a page made before the last change."""
+    if generation[1] is None or current[1] is None:  # an index not opened yet has no number to compare
+        return False
     return generation[0] == current[0] and generation[1] < current[1]

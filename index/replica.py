@@ -47,7 +47,7 @@ def lag(engine: Engine, settings: Settings) -> dict:
     state = writer.read_state(path) if path else {}
     applied = int(state.get("seq", 0))
     newest = writer.last_change(engine)
-    behind = max(0, newest - applied)
+    behind = writer.changes_after(engine, applied)
     seconds = 0.0
     if behind and state.get("at"):
         seconds = max(0.0, (datetime.now(timezone.utc) - datetime.fromisoformat(state["at"])).total_seconds())
