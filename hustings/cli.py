@@ -115,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # "Running job ...", "executed successfully" for every job run: a third of the console. Its
     # warnings (a missed run, a job still running) still show.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Routine, not a fault: a job still running when its next turn comes is skipped by design
+    # (max_instances=1, coalesce), and waitress reports every moment its threads are all busy.
+    logging.getLogger("apscheduler.scheduler").addFilter(_not_routine)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     ctx = Context(settings)
     try:
         return args.func(ctx, args)
@@ -129,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+
+
+def _not_routine(record: logging.LogRecord) -> bool:
+    return "maximum number of running instances reached" not in record.getMessage()
 
 
 def run() -> None:  # console_scripts entry point

@@ -186,3 +186,14 @@ def test_run_links_to_where_it_listens_when_site_url_is_not_set(tmp_path, databa
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_routine_scheduler_skips_are_not_logged_but_other_warnings_are(cli, caplog):
+    import logging
+
+    cli("settings", "--json")  # main() installs the filter
+    sched_log = logging.getLogger("apscheduler.scheduler")
+    with caplog.at_level(logging.WARNING, logger="apscheduler.scheduler"):
+        sched_log.warning('Execution of job "dispatch" skipped: maximum number of running instances reached (1)')
+        sched_log.warning('Run time of job "dispatch" was missed by 0:00:05')
+    assert [r.getMessage()[:24] for r in caplog.records] == ['Run time of job "dispatc']
