@@ -474,7 +474,8 @@ def _uncached_child(a) -> dict:
 
     originals = dict(ranked_candidates=listings.ranked_candidates, posts_by_id=listings.posts_by_id,
                      editors_picks=listings.editors_picks, latest_change=listings.latest_change, rank=ranking.rank,
-                     render=web_app.Site.render)
+                     render=web_app.Site.render, first_images=listings.first_images,
+                     most_recommended=listings.most_recommended, newest=listings.newest)
 
     def candidates(*args, **kw):
         out = originals["ranked_candidates"](*args, **kw)
@@ -487,6 +488,11 @@ def _uncached_child(a) -> dict:
     listings.editors_picks = timed("editor's picks (listings.editors_picks)", originals["editors_picks"])
     listings.latest_change = timed("Last-Modified (listings.latest_change)", originals["latest_change"])
     web_app.Site.render = timed("template render (Jinja2, front.html)", originals["render"])
+    # Issue 14's front page: the posts' first pictures (their HTML read and searched), and the rail.
+    listings.first_images = timed("pictures (listings.first_images)", originals["first_images"])
+    listings.most_recommended = timed("rail: most recommended (listings.most_recommended)",
+                                      originals["most_recommended"])
+    listings.newest = timed("rail: latest (listings.newest)", originals["newest"])
     total = 0.0
     try:
         for _ in range(a.renders):
@@ -497,7 +503,9 @@ def _uncached_child(a) -> dict:
         listings.ranked_candidates, listings.posts_by_id = originals["ranked_candidates"], originals["posts_by_id"]
         listings.editors_picks, listings.latest_change = originals["editors_picks"], originals["latest_change"]
         ranking.rank, web_app.Site.render = originals["rank"], originals["render"]
-    stages["everything else (Bottle, headers, ETag, the rest of pages.front)"] = total - sum(stages.values())
+        listings.first_images, listings.most_recommended = originals["first_images"], originals["most_recommended"]
+        listings.newest = originals["newest"]
+    stages["everything else (Bottle, headers, ETag, polls, the rest of front.front)"] = total - sum(stages.values())
 
     # Each SQL statement of one render, run again on its own (SQLite alone: execute + fetchall,
     # median of 20), with the plan SQLite chose.
