@@ -134,6 +134,7 @@ def test_the_rail_has_picks_polls_the_weeks_most_recommended_and_the_latest(site
     latest = [int(i) for i in re.findall(r'href="/posts/(\d+)"', section(rail, 'id="latest-h"'))]
     on_page = {int(i) for i in re.findall(r'<h3 id="t(\d+)"', body)}
     assert latest and not set(latest) & on_page, "the latest posts not already on the page"
+    assert 'href="/subscribe"' in section(rail, 'id="digest-h"'), "and the way to the digest by e-mail"
 
 
 def test_later_pages_are_the_ranked_list_alone(site):
