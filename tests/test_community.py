@@ -146,17 +146,21 @@ def _get_reader(port: int, path: str) -> tuple[str, str]:
     return cookie, re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
 
 
-def _post(port: int, path: str, cookie: str, token: str) -> int:
+def _post(port: int, path: str, cookie: str, token: str, address: str = "") -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.request("POST", path, body=f"csrf_token={token}",
-                 headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    if address:  # a reader elsewhere, as the trusted proxy in front reports them
+        headers["X-Forwarded-For"] = address
+    conn.request("POST", path, body=f"csrf_token={token}", headers=headers)
     status = conn.getresponse().status
     conn.close()
     return status
 
 
 def test_concurrent_recommendations_count_once_per_reader_and_once_for_each_reader(tmp_path):
-    st, engine, post_id, = make_site(tmp_path / "data", rate_limits=False)
+    # Behind a proxy (loopback), so each reader can come from an address of their own: the
+    # ranking counts one recommendation per address a day (tests/test_recommendation_worth.py).
+    st, engine, post_id, = make_site(tmp_path / "data", rate_limits=False, trusted_proxies=("127.0.0.1/32",))
     port, stop, thread = _serve(st)
     try:
         path = f"/posts/{post_id}"
@@ -168,7 +172,8 @@ def test_concurrent_recommendations_count_once_per_reader_and_once_for_each_read
 
         readers = [_get_reader(port, path) for _ in range(100)]
         with ThreadPoolExecutor(32) as pool:
-            statuses = list(pool.map(lambda r: _post(port, path + "/recommend", *r), readers))
+            statuses = list(pool.map(lambda n: _post(port, path + "/recommend", *readers[n], f"198.51.100.{n + 1}"),
+                                     range(100)))
         assert statuses == [303] * 100
         assert recommendation_count(engine, post_id) == (101, 101)
     finally:
