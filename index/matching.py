@@ -160,6 +160,7 @@ class _Evaluation:
         self.found: dict[int, tuple[dict[int, float], bool]] = {}  # id(node) -> (scores, exact)
         self.phrases: list[wq.Phrase] = []
         self.held: dict[int, set[int]] = {}  # id(phrase) -> docs of the checked batch where it holds
+        self._positions: dict[tuple, segments.Positions] = {}  # (segment, field, word) -> its reader
 
     def run(self, q) -> tuple[dict[int, float], bool]:
         got = self._run(q)
@@ -264,16 +265,31 @@ class _Evaluation:
             if fieldname not in self.view.schema:
                 continue
             todo = [d for d in docs if d not in held]
-            for leaf, base in self.view.leaves:
+            for k, (leaf, base) in enumerate(self.view.leaves):
                 end = base + leaf.doc_count_all()
-                local = [d - base for d in todo if base <= d < end]
-                if not local:
-                    continue
-                found = [segments.positions(leaf, fieldname, w, local) for w in words]
-                for d in local:
-                    if all(d in f for f in found) and _in_order([f[d] for f in found], phrase.slop):
-                        held.add(base + d)
+                readers = None
+                for d in todo:
+                    if not base <= d < end:
+                        continue
+                    if readers is None:
+                        readers = [self._reader(k, leaf, fieldname, w) for w in words]
+                        rarest_first = sorted(range(len(words)), key=lambda i: readers[i].blocks)
+                    found: dict[int, list[int]] = {}
+                    for i in rarest_first:  # stop at the first word the doc lacks here
+                        at = readers[i].of(d - base)
+                        if at is None:
+                            break
+                        found[i] = at
+                    if len(found) == len(words) and _in_order([found[i] for i in range(len(words))], phrase.slop):
+                        held.add(d)
         return held
+
+    def _reader(self, k: int, leaf, fieldname: str, word: str) -> segments.Positions:
+        key = (k, fieldname, word)
+        reader = self._positions.get(key)
+        if reader is None:
+            reader = self._positions[key] = segments.Positions(leaf, fieldname, word)
+        return reader
 
 
 def _has_positions(schema, fieldname: str) -> bool:

@@ -68,5 +68,8 @@ def current_dir(settings: Settings) -> Path | None:
 
 def open_index(settings: Settings):
     """The live index (read-only use); None when it has not been built yet."""
+    from .segments import map_segments
+
+    map_segments()
     path = current_dir(settings)
     return whoosh_index.open_dir(str(path)) if path else None

@@ -141,10 +141,10 @@ class Searcher:
         if not (1 <= page <= MAX_PAGE) or not (1 <= limit <= MAX_LIMIT):
             raise QueryError(f"page must be 1 to {MAX_PAGE} and limit 1 to {MAX_LIMIT}")
         searcher = self._current()
-        q = parse_query(searcher.schema if searcher is not None else make_schema(), text)
-        filter_q = search_filter(blog, since, until)
         if searcher is None:
+            parse_query(make_schema(), text), search_filter(blog, since, until)  # the same errors as with an index
             return SearchPage(text, 0, _ms(started), page, 0)
+        # Only what parsed before is in the cache (and only for this index generation).
         generation = (self._local.path, searcher.reader().generation())
         key = (text, str(blog or ""), str(since or ""), str(until or ""), sort, page, limit, counts,
                tuple(sorted(exclude)))
@@ -156,6 +156,8 @@ class Searcher:
             if _visible_ids(self.engine, shown + dropped) == set(shown):
                 return dataclasses.replace(found, took_ms=_ms(started))
             self.cache.drop(key)
+        q = parse_query(searcher.schema, text)
+        filter_q = search_filter(blog, since, until)
         left_out = {d for d in (searcher.document_number(id=str(i)) for i in exclude) if d is not None}
         ranked = rank(searcher, q, filter_q, newest=sort == "newest", n=page * limit, exclude=left_out)
         docs = ranked.docs[(page - 1) * limit: page * limit]

@@ -11,7 +11,9 @@ plus a seeded filler of posts over a small vocabulary so that rankings have comp
 from __future__ import annotations
 
 import html
+import io
 import json
+import pickle
 import random
 import re
 import subprocess
@@ -23,6 +25,7 @@ from pathlib import Path
 import pytest
 import webtest
 from whoosh import query as wq
+from whoosh.filedb import compound
 
 from aggregator import db, feed_store, post_store
 from aggregator.models import Post
@@ -370,3 +373,20 @@ def test_query_errors_name_the_limit(quality):
     with pytest.raises(QueryError, match=f"at most {MAX_QUERY_CHARS}"):
         quality.searcher.search("x" * (MAX_QUERY_CHARS + 1))
     assert quality.searcher.search("mould " * 80 + "damp").total >= 0  # 485 characters is a search
+
+
+def test_segments_are_read_in_place_as_a_file_would_be():
+    data = pickle.dumps({"a": [1, 2, 3]}) + b"line one\nline two\n" + bytes(range(256))
+    window, real = segments._Window(memoryview(data)), io.BytesIO(data)
+    assert pickle.load(window) == pickle.load(real) and window.tell() == real.tell()
+    assert window.readline() == real.readline() and window.readline(4) == real.readline(4)
+    for f in (window, real):
+        f.seek(-10, 2)
+    assert window.read() == real.read() and window.read(5) == real.read(5) == b""
+    window.seek(3), real.seek(3)
+    a, b = bytearray(7), bytearray(7)
+    assert window.readinto(a) == real.readinto(b) == 7 and a == b
+    window.seek(2, 1), real.seek(2, 1)
+    assert window.read(9) == real.read(9)
+    segments.map_segments()  # what the search opens through: no copy of the segment
+    assert compound.BufferFile is segments._MappedFile
