@@ -1,8 +1,8 @@
 """Matching and ranking a parsed query on the index's posting lists, in this process.
 
 Whoosh's own searcher walks a tree of matcher objects and scores every candidate one
-method call at a time: at 100,000 posts that alone was p95 130-250 ms for the search
-page's queries (docs/performance.md). Here each term's postings are read a block at a
+method call at a time: at 100,000 posts that alone was p95 77-250 ms for the search
+page's queries, depending on the machine's load (docs/performance.md). Here each term's postings are read a block at a
 time (the `text` field has no positions, so a block is a few hundred bytes), scored with
 Whoosh's own BM25F formula in comprehensions, and combined as dicts (AND, OR, NOT).
 
@@ -38,7 +38,7 @@ BLOG_COLUMN_AT = 2000  # more matches than this: read the whole blog_id column o
 @dataclass
 class Ranked:
     docs: list[int]  # the first n matches in order (Whoosh document numbers)
-    scores: dict[int, float]  # each listed doc's relevance score
+    scores: dict[int, float]  # the candidates' relevance scores (every listed doc is among them)
     total: int  # every match (an estimate when exact is False)
     exact: bool
     matched: object | None  # every matching doc (a collection), or None when the total is estimated
