@@ -154,5 +154,15 @@ def drop_template() -> None:
 
 
 def drop_database(name: str) -> None:
-    with _admin() as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    """Drop a test's database. FORCE ends our own sessions in it; a backend of another role
+    (autovacuum working on it this instant) cannot be ended by us, so wait and try again,
+    and leave the database behind rather than fail a test that passed."""
+    import psycopg
+
+    for attempt in range(20):
+        try:
+            with _admin() as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            time.sleep(0.1 + 0.05 * attempt)
