@@ -1,4 +1,5 @@
 """Index rebuild benchmark: `index.writer.rebuild` against a bare Whoosh bulk load of the same documents.
+Long because one run must build the corpus, time ours and the floor in one process each, and report both side by side.
 
     python3 bench/index.py [--posts 100000] [--seed 1] [--procs 2] [--repeat 1] [--python PY]
 

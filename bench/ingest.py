@@ -1,4 +1,5 @@
 """Ingest benchmark: the real `hustings fetch` path against the floor of its two libraries.
+Long because ours and the libraries' floor must run on the same generated feeds in the same run, with the profiler option beside them.
 
     python3 bench/ingest.py [--feeds 300] [--entries 20] [--seed 1] [--repeat 3] [--profile]
 

@@ -1,4 +1,5 @@
 """Scale-out benchmark: several workers and several web nodes on one database (issue 11, item 9).
+Long because the worker runs, the web runs, their servers, databases and floors must share one run to be comparable.
 
     python3 bench/scale.py [--feeds 1000] [--latency-ms 200] [--workers 1,2,4] [--duration 10] [--quick]
 

@@ -1,4 +1,5 @@
 """Search benchmark: `index.search.Searcher.search` latency over 200 fixed queries on 100,000 posts.
+Long because the corpus, our searcher, the FTS5 peer and the fresh-process timings must run side by side on the same queries.
 
     python3 bench/search.py [--posts 100000] [--seed 1] [--reps 3] [--python PY]
 

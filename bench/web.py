@@ -1,4 +1,5 @@
 """Web benchmark: the cached front page against /healthz on the same server, and the uncached front page.
+Long because every server under test, the load generator and the floor (/healthz) must run in one interleaved run.
 
     python3 bench/web.py [--posts 10000] [--runs 3] [--duration 10] [--servers serve,waitress,sync,gthread]
 
