@@ -645,19 +645,23 @@ def _alembic_config(conn: Connection):
 
 
 def head_revision() -> str:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
+    """The newest migration's revision, from the scripts' file names alone.
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    Every script is NNNN_name.py with revision 'NNNN', each one after the last, so the
+    highest number is Alembic's head (tests/test_migrations.py holds Alembic to that).
+    Reading a directory costs nothing; importing Alembic to ask it cost 0.15 s of every
+    command's start (issue 15).
+    """
+    return max(p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
+    """The database's schema revision (None: no schema yet), read from Alembic's own table."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    return ",".join(sorted(versions)) or None
 
 
 def migrate(engine: Engine) -> tuple[str | None, str]:

@@ -1,6 +1,6 @@
 """Synthetic blog feeds for the benchmarks: deterministic, realistic in size and in mess.
 
-``write_corpus(outdir, feeds=300, entries=20, seed=1)`` writes ``feed_NNNN.xml``
+``write_corpus(outdir, feeds=300, entries=20, seed=1, size="heavy")`` writes ``feed_NNNN.xml``
 files and a ``manifest.json`` naming each one's format, encoding and the
 Content-Type a server should send. Feed i depends only on (seed, i, anchor), so
 a smaller corpus is a prefix of a larger one.
@@ -13,7 +13,8 @@ What the feeds hold, and why:
   resolve against;
 * about 80 % UTF-8, 12 % windows-1252, 8 % ISO-8859-1; characters an encoding
   cannot hold become character references, as real feeds do it;
-* entry bodies of 3-8 KB: paragraphs with inline markup, absolute and relative
+* entry bodies of 3-8 KB ("heavy", the default), or 1.2-4.4 KB ("ordinary",
+  2.8 KB on average, the size of most blog posts): paragraphs with inline markup, absolute and relative
   links (some with ``utm_*`` parameters), headings, lists, code, quotes,
   tables, figures (some lazy-loaded through ``data-src``), and what the
   sanitiser must remove or rewrite: ``<script>``, ``<style>``, ``style=``,
@@ -34,6 +35,9 @@ import random
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+# Entry body size, in bytes, drawn uniformly from each range.
+BODY_BYTES = {"heavy": (3000, 8000), "ordinary": (1200, 4400)}
 
 # --- vocabulary ----------------------------------------------------------------------
 
@@ -120,8 +124,9 @@ _UTM = "utm_source=rss&amp;utm_medium=rss&amp;utm_campaign={slug}"
 class EntryWriter:
     """Builds one entry's HTML body the way blog engines emit it."""
 
-    def __init__(self, text: Text, blog: str, encoding: str):
+    def __init__(self, text: Text, blog: str, encoding: str, size: str = "heavy"):
         self.t = text
+        self.size = size
         self.r = r = text.r
         self.blog = blog
         self.enc = encoding
@@ -230,7 +235,7 @@ class EntryWriter:
 
     def body(self) -> str:
         r = self.r
-        target = r.randint(3000, 8000)
+        target = r.randint(*BODY_BYTES[self.size])
         parts: list[str] = []
         size = 0
         while size < target:
@@ -281,13 +286,14 @@ def _pick(r: random.Random) -> tuple[str, str, str]:
     return kind, encoding, content_type
 
 
-def make_feed(i: int, entries: int, seed: int, anchor: datetime) -> tuple[FeedFile, bytes]:
+def make_feed(i: int, entries: int, seed: int, anchor: datetime,
+              size: str = "heavy") -> tuple[FeedFile, bytes]:
     """Feed number i: its description and its bytes."""
     r = random.Random(f"hustings-bench:{seed}:{i}")
     t = Text(r)
     kind, encoding, content_type = _pick(r)
     blog = f"{t.words(1)[0]}{i}.example.net"
-    w = EntryWriter(t, blog, encoding)
+    w = EntryWriter(t, blog, encoding, size)
     blog_title = f"{t.title()} \u2014 {blog}" if encoding != "iso-8859-1" else f"{t.title()} - {blog}"
     owner = " ".join(x.capitalize() for x in t.words(2))
     esc = html.escape  # quotes too: the text goes into attributes as well
@@ -362,17 +368,17 @@ def default_anchor() -> datetime:
 
 
 def write_corpus(outdir: Path, feeds: int = 300, entries: int = 20, seed: int = 1,
-                 anchor: datetime | None = None) -> list[FeedFile]:
+                 anchor: datetime | None = None, size: str = "heavy") -> list[FeedFile]:
     """Write feeds to outdir (feed_NNNN.xml + manifest.json); return their descriptions."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     anchor = anchor or default_anchor()
     made = []
     for i in range(feeds):
-        info, data = make_feed(i, entries, seed, anchor)
+        info, data = make_feed(i, entries, seed, anchor, size)
         (outdir / info.name).write_bytes(data)
         made.append(info)
-    manifest = dict(seed=seed, entries=entries, anchor=anchor.isoformat(), feeds=[asdict(f) for f in made])
+    manifest = dict(seed=seed, entries=entries, size=size, anchor=anchor.isoformat(), feeds=[asdict(f) for f in made])
     (outdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return made
 
@@ -391,9 +397,10 @@ if __name__ == "__main__":
     p.add_argument("--feeds", type=int, default=300)
     p.add_argument("--entries", type=int, default=20)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--size", choices=sorted(BODY_BYTES), default="heavy")
     a = p.parse_args()
     t0 = time.perf_counter()
-    files = write_corpus(a.outdir, a.feeds, a.entries, a.seed)
+    files = write_corpus(a.outdir, a.feeds, a.entries, a.seed, size=a.size)
     total = sum(f.bytes for f in files)
     print(f"wrote {len(files)} feeds, {sum(f.entries for f in files)} entries, {total / 1e6:.1f} MB "
           f"in {time.perf_counter() - t0:.1f} s to {a.outdir}")

@@ -1,7 +1,7 @@
 """Ingest benchmark: the real `hustings fetch` path against the floor of its two libraries.
 Long because ours and the libraries' floor must run on the same generated feeds in the same run, with the profiler option beside them.
 
-    python3 bench/ingest.py [--feeds 300] [--entries 20] [--seed 1] [--repeat 3] [--profile]
+    python3 bench/ingest.py [--size heavy|ordinary] [--feeds 300] [--entries 20] [--seed 1] [--repeat 3] [--py-spy]
 
 1. Writes N synthetic feeds (bench/feedgen_corpus.py) to a temporary directory.
 2. Serves them from a separate process on 127.0.0.1 (an ephemeral port), so the
@@ -26,9 +26,10 @@ Long because ours and the libraries' floor must run on the same generated feeds 
 Also printed: the fixed cost of a `hustings fetch` with no feeds (interpreter,
 imports, database open), and a per-stage CPU breakdown from one extra run of
 the same command in a child process whose stage functions are wrapped with
-per-thread CPU timers (--no-stages to skip). --profile adds a cProfile of the
-command with the thread pool replaced by a serial loop (cProfile sees only one
-thread), top functions by cumulative and by own time.
+per-thread CPU timers (--no-stages to skip). --py-spy samples one more run of
+the real command, parse processes and threads included, with py-spy (a sampling
+profiler: it does not slow the code it watches) and prints the samples per
+process and the top functions, inclusive and by own time.
 
 --repeat K runs each measurement K times (interleaved) and reports the median
 and the range. Each measurement also reports the CPU that other processes used
@@ -375,7 +376,7 @@ def measure_floor(feeds: list[tuple[bytes, dict]], bleach_every: int, meter: Met
     return out
 
 
-# --- children: per-stage CPU and cProfile, both running the real command in-process -------
+# --- where the time goes: per-stage CPU timers in-process, and py-spy on the real command ---
 
 STAGES = [
     # (label, module, attribute, indent)
@@ -387,8 +388,8 @@ STAGES = [
     ("engine clean (prepass + nh3/bleach)", None, "clean", 2),
     ("prepass (lxml rewrite)", "aggregator.sanitize", "prepass", 3),
     ("html_to_text (summary)", "aggregator.sanitize", "html_to_text", 2),
-    ("post_store.save_posts", "aggregator.store", "save_posts", 1),
-    ("fetch_history.record_success", "aggregator.store", "record_success", 1),
+    ("post_store.save_posts", "aggregator.post_store", "save_posts", 1),
+    ("fetch_history.record_success", "aggregator.fetch_history", "record_success", 1),
 ]
 
 
@@ -431,53 +432,6 @@ def _stages_child(out_path: Path) -> None:
     out_path.write_text(json.dumps(dict(rc=rc, command_cpu=time.process_time() - cpu0, stages=totals)))
 
 
-class _SerialExecutor:
-    """Stands in for ThreadPoolExecutor so cProfile, which sees one thread, sees every feed."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def submit(self, fn, *args, **kwargs):
-        from concurrent.futures import Future
-
-        future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 (handed to the caller, as a pool would)
-            future.set_exception(exc)
-        return future
-
-
-def _profile_child(out_path: Path, top: int) -> None:
-    import cProfile
-    import pstats
-
-    from aggregator import pipeline
-    from hustings import cli
-
-    pipeline.ThreadPoolExecutor = _SerialExecutor
-    profiler = cProfile.Profile()
-    with open(os.devnull, "w") as devnull:
-        stdout, sys.stdout = sys.stdout, devnull
-        try:
-            profiler.runcall(cli.main, ["fetch", "--all", "--json", "--no-progress", "--no-index"])
-        finally:
-            sys.stdout = stdout
-    text = io.StringIO()
-    stats = pstats.Stats(profiler, stream=text).strip_dirs()
-    text.write("=== by cumulative time ===\n")
-    stats.sort_stats("cumulative").print_stats(top)
-    text.write("=== by own time ===\n")
-    stats.sort_stats("tottime").print_stats(top)
-    out_path.write_text(text.getvalue())
-
-
 def measure_stages(work: Path, urls: list[str], sanitizer: str, extra: list[str]) -> dict:
     data_dir = fresh_data_dir(work, urls, sanitizer)
     out = work / f"stages-{sanitizer}.json"
@@ -494,16 +448,72 @@ def measure_stages(work: Path, urls: list[str], sanitizer: str, extra: list[str]
     return data
 
 
-def run_profile(work: Path, urls: list[str], sanitizer: str, top: int, extra: list[str]) -> Path:
+def run_py_spy(work: Path, urls: list[str], sanitizer: str, extra: list[str], rate: int) -> Path:
+    """The real command, parse processes included, sampled by py-spy; returns its raw stacks."""
+    spy = shutil.which("py-spy")
+    if not spy:
+        raise SystemExit("--py-spy needs py-spy: python3 -m pip install py-spy")
     data_dir = fresh_data_dir(work, urls, sanitizer)
-    out = work / f"profile-{sanitizer}.txt"
-    cmd = [sys.executable, __file__, "--_child", "profile", "--out", str(out), "--top", str(top)]
-    cmd += [a for s in list(extra) + ["parse_processes=1"] for a in ("--set", s)]  # cProfile sees one process
+    out = work / f"py-spy-{sanitizer}.txt"
+    cmd = [spy, "record", "--subprocesses", "--rate", str(rate), "--format", "raw", "--nonblocking",
+           "--output", str(out), "--"]
+    cmd += HUSTINGS + [a for s in extra for a in ("--set", s)] + ["fetch", "--all", "--json", "--no-progress", "--no-index"]
     run = run_timed(cmd, child_env(data_dir, sanitizer))
     shutil.rmtree(data_dir, ignore_errors=True)
     if run["rc"] != 0 or not out.exists():
-        raise SystemExit(f"the profiled run failed:\n{run['stderr'][-3000:]}")
+        raise SystemExit(f"the py-spy run failed:\n{run['stderr'][-3000:]}")
     return out
+
+
+def _frame_name(frame: str) -> str:
+    """'save_posts (/x/aggregator/post_store.py:120)' -> 'save_posts (aggregator/post_store.py)'."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/lib/python3", str(ROOT) + "/"):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+            break
+    return f"{name} ({where})" if where else name
+
+
+def summarise_py_spy(raw: Path, top: int) -> str:
+    """Where the samples went: per process, then for the command and for its parse processes
+    the top functions inclusive (with what they called) and by own time."""
+    by_process: dict[str, int] = {}
+    tables: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+    total, command = 0, ""
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        command = command or frames[0].split(":", 1)[0]  # every stack starts in the command
+        # A parse process's stacks start with its parent's (where it forked): the last
+        # "process" frame says whose stack it is.
+        at = max(i for i, f in enumerate(frames) if f.startswith("process ") or i == 0)
+        pid = frames[at].split(":", 1)[0] if frames[at].startswith("process ") else "(unknown)"
+        by_process[pid] = by_process.get(pid, 0) + n
+        role = "the command" if pid == command else "parse processes"
+        inclusive, own = tables.setdefault(role, ({}, {}))
+        names = [_frame_name(f) for f in frames[at + 1:]]
+        total += n
+        for name in set(names):
+            inclusive[name] = inclusive.get(name, 0) + n
+        leaf = names[-1] if names else "(no Python frame)"
+        own[leaf] = own.get(leaf, 0) + n
+    if not total:
+        return "py-spy took no samples"
+    lines = [f"{total} samples (percentages are of all of them); by process:"]
+    for pid, n in sorted(by_process.items(), key=lambda kv: -kv[1]):
+        role = "the command" if pid == command else "parse process"
+        lines.append(f"  {pid:<16} {role:<14} {n:6d}  {100 * n / total:5.1f} %")
+    for role, (inclusive, own) in sorted(tables.items(), key=lambda kv: kv[0] != "the command"):
+        for title, table in (("inclusive (the function and what it called)", inclusive), ("own time", own)):
+            lines.append(f"{role}, top {top} {title}:")
+            for name, n in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+                lines.append(f"  {100 * n / total:5.1f} %  {n:6d}  {name}")
+    return "\n".join(lines)
 
 
 # --- reporting ---------------------------------------------------------------------------
@@ -542,7 +552,7 @@ def report(args, corpus: list, runs: dict, stages: dict | None) -> None:
     ours, bl, floor, fixed = runs["nh3"], runs["bleach"], runs["floor"], runs["fixed"]
     ratios = [o["posts_s"] / f["posts_s"] for o, f in zip(ours, floor)]
     print()
-    print(f"corpus: {len(corpus)} feeds x {args.entries} entries = {posts} posts, {mb:.1f} MB "
+    print(f"corpus: {len(corpus)} feeds x {args.entries} {args.size} entries = {posts} posts, {mb:.1f} MB "
           f"(seed {args.seed}); {args.repeat} run(s), median (min\u2013max)")
     rows = [
         ("ours, nh3: posts/s", spread([r["posts_s"] for r in ours])),
@@ -608,19 +618,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--feeds", type=int, default=300, help="feeds to generate (default 300)")
     p.add_argument("--entries", type=int, default=20, help="entries per feed (default 20)")
     p.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
+    p.add_argument("--size", choices=sorted(feedgen_corpus.BODY_BYTES), default="heavy",
+                   help="entry bodies: heavy (3-8 KB, the default) or ordinary (1.2-4.4 KB, 2.8 KB on average)")
     p.add_argument("--repeat", type=int, default=1, help="runs of each measurement (default 1)")
     p.add_argument("--no-bleach", action="store_true", help="skip the bleach runs (ours and floor)")
     p.add_argument("--bleach-every", type=int, default=5, metavar="N",
                    help="the bleach floor cleans every Nth body, as it is slow (default 5; 1 = all)")
     p.add_argument("--no-stages", action="store_true", help="skip the per-stage CPU run")
-    p.add_argument("--profile", action="store_true", help="also cProfile the command (serial) and print the top")
-    p.add_argument("--top", type=int, default=30, help="functions shown by --profile (default 30)")
+    p.add_argument("--py-spy", action="store_true",
+                   help="also sample the real command and its parse processes with py-spy and print where the time goes")
+    p.add_argument("--rate", type=int, default=250, help="py-spy samples per second (default 250)")
+    p.add_argument("--top", type=int, default=30, help="functions shown by --py-spy (default 30)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="passed to `hustings --set` for every run, e.g. fetch_workers=4")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="S",
                    help="before each measurement wait up to S seconds for other processes to go quiet")
     p.add_argument("--keep", type=Path, help="keep the corpus and profiles in this directory")
-    p.add_argument("--_child", choices=("serve", "stages", "profile"), help=argparse.SUPPRESS)
+    p.add_argument("--_child", choices=("serve", "stages"), help=argparse.SUPPRESS)
     p.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -628,15 +642,12 @@ def main(argv: list[str] | None = None) -> int:
     if args._child == "serve":
         serve(args.corpus)
         return 0
-    if args._child in ("stages", "profile"):
+    if args._child == "stages":
         if args.set:  # the parent's --set, applied as the command line would
             for item in args.set:
                 name, value = item.split("=", 1)
                 os.environ["HUSTINGS_" + name.strip().upper()] = value
-        if args._child == "stages":
-            _stages_child(args.out)
-        else:
-            _profile_child(args.out, args.top)
+        _stages_child(args.out)
         return 0
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="hustings-bench-"))
@@ -645,7 +656,8 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     try:
         t0 = time.perf_counter()
-        corpus = feedgen_corpus.write_corpus(corpus_dir, args.feeds, args.entries, args.seed)
+        corpus = feedgen_corpus.write_corpus(corpus_dir, args.feeds, args.entries, args.seed,
+                                             size=args.size)
         print(f"generated {len(corpus)} feeds in {time.perf_counter() - t0:.1f} s in {corpus_dir}", flush=True)
         server = FeedServer(corpus_dir)
         urls = [server.base + f.name for f in corpus]
@@ -675,10 +687,10 @@ def main(argv: list[str] | None = None) -> int:
         report(args, corpus, runs, stages)
         if code_version() != commit:
             print(f"  WARNING: the code changed during the run ({commit} -> {code_version()}): rerun")
-        if args.profile:
-            prof = run_profile(work, urls, "nh3", args.top, args.set)
-            print(f"\ncProfile of `hustings fetch --all` (nh3, feeds in one thread), saved to {prof}:\n")
-            print(prof.read_text())
+        if args.py_spy:
+            raw = run_py_spy(work, urls, "nh3", args.set, args.rate)
+            print(f"\npy-spy of `hustings fetch --all` (nh3, the real command; raw stacks in {raw}):\n")
+            print(summarise_py_spy(raw, args.top))
     finally:
         if server:
             server.stop()

@@ -20,12 +20,8 @@ from typing import Any, Sequence
 from aggregator.errors import HustingsError, SchemaError, SettingsError
 from aggregator.settings import Settings, load_settings
 
-from .commands import GROUP_NAMES, groups
+from .commands import GROUP_NAMES, group_of, groups
 from .commands.context import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SCHEMA, EXIT_USAGE, Context
-
-# Commands whose own group is all the tree they build: a reader waits on these (issue 15).
-QUICK = ("search",)
-
 
 def build_parser(names: tuple[str, ...] = GROUP_NAMES) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -101,8 +97,11 @@ def _command(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = _command(argv)
-    parser = build_parser((command,) if command in QUICK else GROUP_NAMES)
+    # A named command builds only its own group's tree (hustings/commands/__init__.py); the
+    # whole tree is for `hustings --help` and for a mistyped command, which argparse refuses
+    # with every command listed.
+    group = group_of(_command(argv))
+    parser = build_parser((group,) if group else GROUP_NAMES)
     args = parser.parse_args(argv)
     try:
         settings = _settings_from_args(args)

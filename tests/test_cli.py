@@ -197,3 +197,34 @@ def test_routine_scheduler_skips_are_not_logged_but_other_warnings_are(cli, capl
         sched_log.warning('Execution of job "dispatch" skipped: maximum number of running instances reached (1)')
         sched_log.warning('Run time of job "dispatch" was missed by 0:00:05')
     assert [r.getMessage()[:24] for r in caplog.records] == ['Run time of job "dispatc']
+
+
+def test_each_group_registers_exactly_the_commands_it_is_listed_with():
+    """`hustings X` builds only X's group (hustings/commands/__init__.py, COMMANDS): a command
+    missing from that list would be refused as unknown, so the list must be what is registered."""
+    import argparse
+
+    from hustings.commands import COMMANDS, GROUP_NAMES, groups
+
+    assert tuple(COMMANDS) == GROUP_NAMES
+    for name, group in zip(GROUP_NAMES, groups()):
+        sub = argparse.ArgumentParser().add_subparsers()
+        group.register(sub)
+        assert tuple(sub.choices) == COMMANDS[name], name
+
+
+def test_fetch_imports_only_what_fetching_needs(tmp_path):
+    # No timing here: what it leaves out (Alembic, the other commands, Whoosh, the web app)
+    # was half of every `hustings fetch`'s start-up (issue 15).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUSTINGS_")}
+    env.update(HUSTINGS_DATA_DIR=str(tmp_path / "d"), HUSTINGS_ALLOW_NETWORKS="127.0.0.1/32")
+    assert subprocess.run([sys.executable, "-m", "hustings", "init"], env=env, capture_output=True).returncode == 0
+    code = ("import sys; from hustings.cli import main; rc = main(['fetch', '--all', '--json', '--no-index']); "
+            "sys.stdout.flush(); print(sorted({m.split('.')[0] if not m.startswith('hustings.commands.') else m "
+            "for m in sys.modules} & {'alembic', 'whoosh', 'bottle', 'jinja2', 'web', 'index', 'scrapy', "
+            "'hustings.commands.campaigns', 'hustings.commands.site', 'hustings.commands.polls'}), file=sys.stderr); "
+            "sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]"
+    assert json.loads(done.stdout)["feeds"] == 0

@@ -42,6 +42,22 @@ def test_missing_or_old_schema_is_refused(settings):
         db.check_schema(engine)
 
 
+def test_head_and_current_revision_agree_with_alembic(settings):
+    """head_revision() reads the scripts' file names and current_revision() Alembic's table
+    without importing Alembic (a command's start-up); Alembic itself must agree with both."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(db.MIGRATIONS_DIR))
+    assert db.head_revision() == script.get_current_head()
+    for rev in script.walk_revisions():  # every script is NNNN_*.py with revision NNNN
+        assert rev.module.__file__.rsplit("/", 1)[1].startswith(rev.revision + "_")
+    engine = db.make_engine(settings)
+    assert db.current_revision(engine) is None
+    db.migrate(engine)
+    with engine.connect() as conn:
+        assert db.current_revision(engine) == MigrationContext.configure(conn).get_current_revision()
+    engine.dispose()
+
 
 def _all_revisions() -> list[str]:
     from alembic.script import ScriptDirectory

@@ -211,12 +211,15 @@ def test_since_after_until_is_a_400_that_says_why(web, path):
     web.get(f"{path}?q=mould&since=2024-01-01&until=2024-01-01", status=200)  # one day is fine
 
 
-def test_the_command_refuses_since_after_until(quality):
+def test_the_command_refuses_a_bad_question_with_exit_2(quality):
     env = subprocess_env(quality.settings)
     done = subprocess.run([sys.executable, "-m", "hustings", "search", "mould", "--since", "2024-06-01",
                            "--until", "2024-01-31"], capture_output=True, text=True, env=env)
-    assert done.returncode == 1 and "is after the end date 2024-01-31" in done.stderr
+    assert done.returncode == 2 and "is after the end date 2024-01-31" in done.stderr
     assert "Traceback" not in done.stderr
+    done = subprocess.run([sys.executable, "-m", "hustings", "search", "mould " * 200], capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 2 and "a search can be at most" in done.stderr, done.stderr
 
 
 def test_the_search_command_imports_only_what_it_needs(quality):

@@ -19,7 +19,6 @@ from typing import Any, Iterator
 from aggregator import db
 from aggregator.errors import AggregatorError, HustingsError, SchemaError, SettingsError
 from aggregator.settings import Settings
-from index import writer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SCHEMA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -47,6 +46,8 @@ class Context:
 
     def sync_index(self, quiet: bool = False) -> dict | None:
         """Bring the search index up to date; a busy writer is reported, not fatal."""
+        from index import writer  # Whoosh is only imported by the commands that index
+
         try:
             report = writer.sync(self.engine, self.settings, lock_wait_s=10)
         except writer.IndexBusy as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from aggregator import crawls, db, feed_store, pipeline
+from aggregator import db, feed_store, pipeline
 from community import notices
 
 from .context import EXIT_FAILED, EXIT_OK, Context, print_json
@@ -78,6 +78,8 @@ def cmd_fetch(ctx: Context, args) -> int:
 
 
 def cmd_crawl(ctx: Context, args) -> int:
+    from aggregator import crawls  # asyncio and the spiders' plumbing: not for every fetch
+
     feed = feed_store.get_feed(ctx.engine, args.feed)
     if feed.kind == "crawl" and not args.post:
         spider = "blog"

@@ -1,13 +1,15 @@
 """`hustings search`: search every post ever aggregated, as /search does.
 
 Read-only and quick from a fresh process: only this group of commands is imported
-(hustings/cli.py, QUICK), and the database is opened without the schema check (Alembic and
+(hustings/commands/__init__.py), and the database is opened without the schema check (Alembic and
 the migration scripts cost more than the search itself; a search reads nothing new).
 """
 
 from __future__ import annotations
 
-from .context import EXIT_OK, Context, print_json, when
+import sys
+
+from .context import EXIT_OK, EXIT_USAGE, Context, print_json, when
 
 
 def register(sub) -> None:
@@ -27,12 +29,19 @@ def cmd_search(ctx: Context, args) -> int:
     from aggregator import db
     from index import search as search_mod
 
+    from index.query import QueryError
+
     engine = db.make_engine(ctx.settings)
     try:
         page = search_mod.search(
             ctx.settings, engine, args.query, blog=args.blog, since=args.since, until=args.until,
             sort=args.sort, page=args.page, limit=args.limit,
         )
+    except QueryError as exc:
+        # A question that cannot be asked is a usage error (exit 2), as argparse's own are;
+        # the site answers it with a 400.
+        print(f"hustings: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         engine.dispose()
     if args.json:
