@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from hashlib import sha256
 
 FEED_STATUSES = ("pending", "active", "erroring", "paused", "gone", "rejected")
@@ -65,7 +66,7 @@ class Post:
     summary_only: bool = False  # the feed carried only a summary for this entry
     id: int | None = None  # set by post_store.save_posts
 
-    @property
+    @cached_property  # asked for a dozen times a post while saving; the post is frozen
     def key(self) -> str:
         """Stable identity across refetches; store and index both use it."""
         ident = self.identity or (f"g:{self.guid}" if self.guid else f"u:{self.url}")

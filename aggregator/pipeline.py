@@ -228,8 +228,8 @@ def parse_processes(settings: Settings, batch: int) -> int:
     return wanted if wanted > 1 and batch >= BIG_BATCH else 0
 
 
-def _warm() -> None:
-    time.sleep(0.05)
+def _warm(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _parse_pool(processes: int) -> ProcessPoolExecutor:
@@ -247,8 +247,10 @@ def _parse_pool(processes: int) -> ProcessPoolExecutor:
     # Each process dies with this one: killed (kill -9 included), it could not shut them down.
     pool = ProcessPoolExecutor(processes, mp_context=context, initializer=orphans.die_with_parent,
                                initargs=(os.getpid(),))
-    # Workers start on demand; tasks that overlap make every one of them start here.
-    for future in [pool.submit(_warm) for _ in range(processes)]:
+    # A forking pool starts every process at the first task; a fork server's starts them on
+    # demand, so there the first tasks overlap (sleep) to make every one of them start here.
+    overlap = 0.0 if context.get_start_method() == "fork" else 0.05
+    for future in [pool.submit(_warm, overlap) for _ in range(processes)]:
         future.result()
     return pool
 

@@ -77,18 +77,24 @@ def save_posts(
 def _save(conn: Connection, feed: Feed, batch: Sequence[Post], now: datetime) -> SaveReport:
     cols = (posts.c.id, posts.c.key, posts.c.guid, posts.c.url_norm, posts.c.content_hash,
             posts.c.hidden, posts.c.deleted)
-    by_key: dict[str, dict] = {}
-    keys = [p.key for p in batch]
-    for part in _chunks(keys):
-        for row in conn.execute(sa.select(*cols).where(posts.c.feed_id == feed.id, posts.c.key.in_(part))):
-            by_key[row.key] = dict(row._mapping)
-
     norms = {p.key: norm_url(p.url) if p.url else "" for p in batch}
-    unmatched = [norms[p.key] for p in batch if p.key not in by_key and norms[p.key]]
+    # This feed's posts with one of the batch's keys or URLs, in one query a chunk: a feed
+    # costs a few statements, and on ordinary feeds statements are most of storing's cost.
+    found: dict[int, dict] = {}
+    for part in _chunks(batch):
+        urls = [norms[p.key] for p in part if norms[p.key]]
+        match = posts.c.key.in_([p.key for p in part])
+        if urls:
+            match = sa.or_(match, posts.c.url_norm.in_(urls))
+        for row in conn.execute(sa.select(*cols).where(posts.c.feed_id == feed.id, match)):
+            found[row.id] = dict(row._mapping)
+    keys = {p.key for p in batch}
+    by_key: dict[str, dict] = {row["key"]: row for row in found.values() if row["key"] in keys}
+    unmatched = {norms[p.key] for p in batch if p.key not in by_key and norms[p.key]}
     by_url: dict[str, list[dict]] = {}
-    for part in _chunks(unmatched):
-        for row in conn.execute(sa.select(*cols).where(posts.c.feed_id == feed.id, posts.c.url_norm.in_(part))):
-            by_url.setdefault(row.url_norm, []).append(dict(row._mapping))
+    for row in sorted(found.values(), key=lambda r: r["id"]):
+        if row["url_norm"] in unmatched:
+            by_url.setdefault(row["url_norm"], []).append(row)
 
     claimed: set[int] = {row["id"] for row in by_key.values()}
     inserts, updates = [], []
