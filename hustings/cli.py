@@ -23,6 +23,7 @@ from aggregator.settings import Settings, load_settings
 from .commands import GROUP_NAMES, group_of, groups
 from .commands.context import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SCHEMA, EXIT_USAGE, Context
 
+
 def build_parser(names: tuple[str, ...] = GROUP_NAMES) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hustings",

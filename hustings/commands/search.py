@@ -28,7 +28,6 @@ def register(sub) -> None:
 def cmd_search(ctx: Context, args) -> int:
     from aggregator import db
     from index import search as search_mod
-
     from index.query import QueryError
 
     engine = db.make_engine(ctx.settings)
