@@ -62,7 +62,7 @@ def save_posts(
     for attempt in (1, 2):
         try:
             with writing(engine) as conn:
-                report = _save(conn, feed, batch, now)
+                report = save_posts_in(conn, feed, batch, now)
                 if then is not None:
                     then(conn, report)
                 return report
@@ -74,7 +74,8 @@ def save_posts(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _save(conn: Connection, feed: Feed, batch: Sequence[Post], now: datetime) -> SaveReport:
+def save_posts_in(conn: Connection, feed: Feed, batch: Sequence[Post], now: datetime) -> SaveReport:
+    """save_posts() in the caller's transaction (the pipeline stores several feeds in one)."""
     cols = (posts.c.id, posts.c.key, posts.c.guid, posts.c.url_norm, posts.c.content_hash,
             posts.c.hidden, posts.c.deleted)
     norms = {p.key: norm_url(p.url) if p.url else "" for p in batch}
