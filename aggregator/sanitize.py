@@ -367,13 +367,17 @@ def html_to_text(fragment: str, enough: int | None = None) -> str:
     With ``enough``, only as much of the HTML is read as it takes to yield that many
     characters of text (a summary needs 300 characters, not the whole post).
     """
-    if enough is not None:
-        size = max(1024, enough * 4)
-        while True:
-            text = html_to_text(fragment[:size])
-            if len(text) > enough or size >= len(fragment):
-                return text
-            size *= 4
+    if enough is None:
+        return _plain_text(fragment)
+    size = max(1024, enough * 4)
+    while True:
+        text = _plain_text(fragment[:size])
+        if len(text) > enough or size >= len(fragment):
+            return text
+        size *= 4
+
+
+def _plain_text(fragment: str) -> str:
     # Tags out by plain substitutions and the text put together by split and join: sanitised
     # HTML needs no parser to lose its tags. nh3 (a parser), substitutions by function and a
     # regex that tried every position cost five times as much: a third of what sanitising a

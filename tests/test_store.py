@@ -230,3 +230,48 @@ def test_change_sequence_increases_and_concurrent_saves_do_not_duplicate(server,
     with engine.connect() as conn:
         counter = conn.execute(sa.select(db.counters.c.value).where(db.counters.c.name == db.CHANGE_COUNTER)).scalar()
     assert counter == max(seqs)
+
+
+def _serve_feeds(server, engine, n):
+    urls = []
+    for i in range(n):
+        items = [{"title": f"Post {i}.{j}", "link": server.url(f"/{i}/{j}"), "guid": f"{i}-{j}"} for j in range(3)]
+        urls.append(server.route(f"/f{i}", rss(items)))
+        feed_store.add_feed(engine, urls[-1])
+    return urls
+
+
+def test_one_feed_failing_in_a_shared_transaction_leaves_the_others_stored(server, settings, engine):
+    """store() saves several feeds in one transaction; when that fails, each is stored alone,
+    so only the feed at fault fails. Here a feed's row is deleted between its fetch and its
+    store (its fetch record can no longer be written)."""
+    urls = _serve_feeds(server, engine, 3)
+    gathered = [pipeline.gather(engine, feed_store.get_feed(engine, url), settings) for url in urls]
+    assert all(isinstance(g, pipeline.Gathered) for g in gathered)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(db.feeds).where(db.feeds.c.id == gathered[1].feed.id))
+    outcomes = pipeline.store(engine, settings, gathered)
+    assert [o.result for o in outcomes] == ["ok", "failed", "ok"]
+    assert "internal error" in outcomes[1].error
+    assert [o.new for o in outcomes] == [3, 0, 3]
+    titles = sorted(r["title"] for r in all_rows(engine))
+    assert titles == ["Post 0.0", "Post 0.1", "Post 0.2", "Post 2.0", "Post 2.1", "Post 2.2"]
+    for url in (urls[0], urls[2]):  # and each stored feed has its fetch on record
+        assert feed_store.get_feed(engine, url).last_success_at is not None
+
+
+def test_a_batch_is_stored_several_feeds_a_transaction(server, settings, engine):
+    urls = _serve_feeds(server, engine, 24)
+    commits = []
+
+    def count(conn):
+        commits.append(1)
+
+    sa.event.listen(engine, "commit", count)
+    try:
+        outcomes = pipeline.refresh_feeds(engine, [feed_store.get_feed(engine, u) for u in urls], settings)
+    finally:
+        sa.event.remove(engine, "commit", count)
+    assert sorted(o.result for o in outcomes) == ["ok"] * 24 and sum(o.new for o in outcomes) == 72
+    assert len(all_rows(engine)) == 72
+    assert len(commits) < 24, f"{len(commits)} commits for 24 feeds: each feed was stored alone"
