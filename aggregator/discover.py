@@ -1,16 +1,22 @@
 """Find a blog's feeds from its home page: <link rel="alternate"> first, then common paths.
 
-Used by `hustings feeds add` and (later) the blogger submission form. Parsing
-uses the stdlib HTML parser: it never fails on broken markup, and we only need
-<base> and <link> elements.
+discover_feed() is the whole of it, every request through the address guard; used by
+`hustings feeds add` and the blogger submission form. Parsing uses the stdlib HTML
+parser: it never fails on broken markup, and we only need <base> and <link> elements.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
+
+from . import fetch, parse
+from .errors import AggregatorError
+from .guard import AddressGuard
+from .models import Feed
+from .settings import Settings
 
 FEED_TYPES = {
     "application/rss+xml": "rss",
@@ -92,3 +98,55 @@ def candidate_paths(page_url: str) -> list[str]:
         for path in COMMON_PATHS:
             out.append(urljoin(base, path))
     return list(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class DiscoveredFeed:
+    url: str  # the feed's own URL
+    title: str
+    site_url: str
+    entries: int
+    page_url: str = ""  # the page it was found on, when the user gave a page
+    alternatives: tuple[str, ...] = ()  # other feeds the page advertised
+    # Every response's headers (the page's, then the feed's): the web's say whether it is this very site.
+    headers: tuple[dict[str, str], ...] = field(default=(), compare=False)
+
+
+def discover_feed(url: str, settings: Settings, *, guard: AddressGuard | None = None) -> DiscoveredFeed:
+    """The feed behind url: url itself if it is a feed, else one its page advertises.
+
+    Every request goes through the address guard and the fetch limits.
+
+    Raises:
+        AggregatorError: naming the URL and why no feed was found.
+    """
+    guard = guard or AddressGuard(settings.allowed_networks)
+    probe = Feed(id=0, url=url)
+    result = fetch.fetch(url, settings, guard=guard)
+    if looks_like_feed(result.body):
+        parsed = parse.parse_feed(result.body, probe, final_url=result.final_url, headers=result.headers,
+                                  max_entries=settings.fetch_max_entries)
+        return DiscoveredFeed(result.final_url, parsed.title, parsed.site_url, len(parsed.posts),
+                              headers=(result.headers,))
+    links = find_feed_links(result.body, result.final_url)
+    candidates = [l.href for l in links] or candidate_paths(result.final_url)
+    errors = []
+    for candidate in candidates:
+        try:
+            got = fetch.fetch(candidate, settings, guard=guard)
+            if not looks_like_feed(got.body):
+                errors.append(f"{candidate}: not a feed")
+                continue
+            parsed = parse.parse_feed(got.body, Feed(id=0, url=candidate), final_url=got.final_url,
+                                      headers=got.headers, max_entries=settings.fetch_max_entries)
+        except AggregatorError as exc:
+            errors.append(str(exc))
+            continue
+        others = tuple(h for h in (l.href for l in links) if h != candidate)
+        return DiscoveredFeed(got.final_url, parsed.title, parsed.site_url or result.final_url,
+                              len(parsed.posts), page_url=result.final_url, alternatives=others,
+                              headers=(result.headers, got.headers))
+    if links:
+        raise AggregatorError(url, "the page advertises feeds but none could be read: " + "; ".join(errors[:3]))
+    raise AggregatorError(url, "no feed found: the page has no <link rel=\"alternate\"> feed and no feed "
+                               "at the usual addresses (/feed/, /rss.xml, /atom.xml, ...)")

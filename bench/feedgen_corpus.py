@@ -7,7 +7,7 @@ a smaller corpus is a prefix of a larger one.
 
 What the feeds hold, and why:
 
-* about 60 % RSS 2.0 (WordPress-like: ``content:encoded`` in CDATA, an escaped
+* about 60 % RSS 2.0 (``rss_share``; WordPress-like: ``content:encoded`` in CDATA, an escaped
   ``description`` summary, ``dc:creator``, categories) and 40 % Atom 1.0 with
   escaped ``type="html"`` content and an ``xml:base`` that relative links
   resolve against;
@@ -275,8 +275,8 @@ class FeedFile:
     bytes: int
 
 
-def _pick(r: random.Random) -> tuple[str, str, str]:
-    kind = "rss" if r.random() < 0.6 else "atom"
+def _pick(r: random.Random, rss_share: float = 0.6) -> tuple[str, str, str]:
+    kind = "rss" if r.random() < rss_share else "atom"
     x = r.random()
     encoding = "utf-8" if x < 0.80 else ("windows-1252" if x < 0.92 else "iso-8859-1")
     mime = "application/rss+xml" if kind == "rss" else "application/atom+xml"
@@ -287,11 +287,11 @@ def _pick(r: random.Random) -> tuple[str, str, str]:
 
 
 def make_feed(i: int, entries: int, seed: int, anchor: datetime,
-              size: str = "heavy") -> tuple[FeedFile, bytes]:
+              size: str = "heavy", rss_share: float = 0.6) -> tuple[FeedFile, bytes]:
     """Feed number i: its description and its bytes."""
     r = random.Random(f"hustings-bench:{seed}:{i}")
     t = Text(r)
-    kind, encoding, content_type = _pick(r)
+    kind, encoding, content_type = _pick(r, rss_share)
     blog = f"{t.words(1)[0]}{i}.example.net"
     w = EntryWriter(t, blog, encoding, size)
     blog_title = f"{t.title()} \u2014 {blog}" if encoding != "iso-8859-1" else f"{t.title()} - {blog}"
@@ -368,17 +368,17 @@ def default_anchor() -> datetime:
 
 
 def write_corpus(outdir: Path, feeds: int = 300, entries: int = 20, seed: int = 1,
-                 anchor: datetime | None = None, size: str = "heavy") -> list[FeedFile]:
+                 anchor: datetime | None = None, size: str = "heavy", rss_share: float = 0.6) -> list[FeedFile]:
     """Write feeds to outdir (feed_NNNN.xml + manifest.json); return their descriptions."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     anchor = anchor or default_anchor()
     made = []
     for i in range(feeds):
-        info, data = make_feed(i, entries, seed, anchor, size)
+        info, data = make_feed(i, entries, seed, anchor, size, rss_share)
         (outdir / info.name).write_bytes(data)
         made.append(info)
-    manifest = dict(seed=seed, entries=entries, size=size, anchor=anchor.isoformat(), feeds=[asdict(f) for f in made])
+    manifest = dict(seed=seed, entries=entries, size=size, rss_share=rss_share, anchor=anchor.isoformat(), feeds=[asdict(f) for f in made])
     (outdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return made
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import feedparser
 import pytest
 
-from aggregator import db, feed_store, fetch_history, parse, pipeline, post_store
+from aggregator import db, discover, feed_store, fetch_history, parse, post_store
 from aggregator.errors import HustingsError
 from aggregator.models import Feed
 from hustings import demo, demo_feeds, demo_server
@@ -118,7 +118,7 @@ def test_each_sample_feed_is_valid_dated_from_now_and_discoverable(blog, feed_se
         newest = max(datetime(*e.published_parsed[:6], tzinfo=timezone.utc) for e in result.entries)
     assert now - timedelta(days=2) < newest < now  # dated back from when the server started
 
-    found = pipeline.discover_feed(feed_server.home_url(blog), settings)
+    found = discover.discover_feed(feed_server.home_url(blog), settings)
     assert found.url == feed_server.feed_url(blog) and found.entries == len(blog.posts)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from aggregator import crawls, feed_store, opml, pipeline
+from aggregator import crawls, discover, feed_store, opml
 from aggregator.errors import HustingsError
 from community import feedcheck, moderation
 
@@ -86,7 +86,7 @@ def cmd_feeds_add(ctx: Context, args) -> int:
         return _add_crawl(ctx, args, url)
     found = None
     if not args.no_check:
-        found = pipeline.discover_feed(url, ctx.settings)
+        found = discover.discover_feed(url, ctx.settings)
         for where, headers in zip((found.page_url or found.url, found.url), found.headers):
             feedcheck.refuse_own_site(ctx.settings, where, headers)
         url = found.url
