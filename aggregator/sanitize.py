@@ -87,13 +87,22 @@ _TINY_MARKERS = ('width="1"', "width='1'", "width=1", 'width="0"', "width='0'", 
                  "height=1", 'height="0"', "height='0'", "height=0")
 
 
+_IFRAME = re.compile(r"<iframe", re.I)
+# An <img> start tag with its quoted values whole, or, when a quote never closes, up to
+# the first ">" (what a browser might make of it is the pre-pass's to judge, not ours).
+_IMG_TAG = re.compile(r"""<img\b(?:(?:[^>"']|"[^"]*"|'[^']*')*>|[^>]*>?)""", re.I)
+_MARKERS = PREPASS_MARKERS + _TINY_MARKERS
+
+
 def needs_prepass(fragment: str) -> bool:
-    low = fragment.lower()
-    # Every marker is about an image or an iframe: a post with neither (a third of them) is
-    # answered by two searches instead of two dozen.
-    if "<img" not in low and "<iframe" not in low:
-        return False
-    return any(m in low for m in PREPASS_MARKERS) or any(m in low for m in _TINY_MARKERS)
+    """Whether the pre-pass has work here: an iframe, or an image with a marker in its tag.
+
+    Every marker but iframes is about an image, so only image tags are read: a quarter of
+    the time of lower-casing the fragment and searching all of it for each marker.
+    """
+    if _IFRAME.search(fragment):
+        return True
+    return any(any(m in tag for m in _MARKERS) for tag in map(str.lower, _IMG_TAG.findall(fragment)))
 
 
 # Where a browser would break the line: every block element's start and end (a post's
