@@ -452,7 +452,7 @@ def run_py_spy(work: Path, urls: list[str], sanitizer: str, extra: list[str], ra
     """The real command, parse processes included, sampled by py-spy; returns its raw stacks."""
     spy = shutil.which("py-spy")
     if not spy:
-        raise SystemExit("--py-spy needs py-spy: python3 -m pip install py-spy")
+        raise SystemExit("--py-spy needs py-spy: python3 -m pip install py-spy (or the [bench] extra)")
     data_dir = fresh_data_dir(work, urls, sanitizer)
     out = work / f"py-spy-{sanitizer}.txt"
     cmd = [spy, "record", "--subprocesses", "--rate", str(rate), "--format", "raw", "--nonblocking",
