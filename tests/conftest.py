@@ -21,6 +21,7 @@ import os
 import socket
 import socketserver
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -382,6 +383,27 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, every: float = 0.05) -> bool:
+    """Whether predicate() came true within timeout seconds (asked every `every` seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+def wait_for(condition, timeout: float, what: str):
+    """condition()'s first true value within timeout seconds, or the test fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def load_json(text: str):

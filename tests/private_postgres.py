@@ -9,9 +9,10 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
+
+from .conftest import free_port
 
 
 def _bin(name: str) -> str:
@@ -21,17 +22,11 @@ def _bin(name: str) -> str:
     return found[-1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PrivateCluster:
     def __init__(self, base: Path):
         self.dir = base / "pgdata"
         self.sockets = base / "pgsock"
-        self.port = _free_port()
+        self.port = free_port()
         self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     @property

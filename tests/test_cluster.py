@@ -21,7 +21,7 @@ from aggregator import cluster, db, feed_store
 from aggregator.db import feeds, posts
 from aggregator.settings import Settings
 
-from .conftest import rss, subprocess_env
+from .conftest import rss, subprocess_env, wait_for
 
 BACKENDS = ["postgresql"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,16 +66,6 @@ def workers(tmp_path, site):
     w = Workers(tmp_path, site[0])
     yield w
     w.stop_all()
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def fetched(engine) -> int:

@@ -7,26 +7,16 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import psutil
 
 from aggregator import db, feed_store
 from aggregator.settings import Settings
-from tests.conftest import rss
+from tests.conftest import rss, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 FEEDS = 10  # at least pipeline.BIG_BATCH, so the batch is parsed in a process pool
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_parse_processes_die_with_a_killed_fetch(tmp_path, server):
@@ -52,7 +42,7 @@ def test_parse_processes_die_with_a_killed_fetch(tmp_path, server):
     try:
         parent = psutil.Process(fetch.pid)
         # The pool starts before the first request is sent; once a feed is asked for, it is there.
-        assert wait_for(lambda: server.hits() > 0 or fetch.poll() is not None, 60), "no feed was fetched"
+        assert wait_until(lambda: server.hits() > 0 or fetch.poll() is not None, 60), "no feed was fetched"
         children = parent.children(recursive=True)
         assert len(children) >= 2, f"expected parse processes, found {children}"
 

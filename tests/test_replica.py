@@ -4,7 +4,6 @@ appear, hidden posts leave, and the lag is measured (index/replica.py)."""
 from __future__ import annotations
 
 import threading
-import time
 
 from aggregator import db, feed_store, post_store
 from aggregator.models import Post
@@ -13,14 +12,7 @@ from community import moderation
 from index import replica
 from index.search import Searcher
 
-
-def wait_for(condition, timeout: float = 20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+from .conftest import wait_until
 
 
 def test_a_node_replica_follows_posts_stored_and_hidden_elsewhere(tmp_path, database):
@@ -37,11 +29,11 @@ def test_a_node_replica_follows_posts_stored_and_hidden_elsewhere(tmp_path, data
         feed, _ = feed_store.add_feed(engine, "http://127.0.0.1:9/feed.xml", title="Valley Branch")
         post_store.save_posts(engine, feed, [Post(feed.id, "g1", "http://127.0.0.1:9/p/1", "Library closure vote",
                                                   "<p>The library vote is on Monday.</p>", identity="g:1")])
-        assert wait_for(lambda: searcher.search("library").total == 1), "the new post never reached the replica"
-        assert wait_for(lambda: replica.lag(node_engine, node)["changes"] == 0)
+        assert wait_until(lambda: searcher.search("library").total == 1, 20), "the new post never reached the replica"
+        assert wait_until(lambda: replica.lag(node_engine, node)["changes"] == 0, 20)
         [post] = post_store.list_posts(engine)
         moderation.hide_post(engine, post["id"], actor="test", reason="libel")
-        assert wait_for(lambda: searcher.search("library").total == 0), "the hidden post stayed in the replica"
+        assert wait_until(lambda: searcher.search("library").total == 0, 20), "the hidden post stayed in the replica"
     finally:
         stop.set()
         thread.join(timeout=10)
@@ -84,11 +76,11 @@ def test_the_replica_dies_with_a_killed_serve(tmp_path, database):
             except psutil.NoSuchProcess:
                 return None
 
-        assert wait_for(lambda: replica_child() is not None, 60), "serve never started its replica"
+        assert wait_until(lambda: replica_child() is not None, 60), "serve never started its replica"
         child = replica_child()
         os.kill(serve.pid, signal.SIGKILL)
         serve.wait(timeout=10)
-        assert wait_for(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, 10), \
+        assert wait_until(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, 10), \
             "the replica outlived its serve process"
     finally:
         if serve.poll() is None:

@@ -25,16 +25,12 @@ from aggregator import db
 from aggregator.settings import Settings
 from web import server
 
+from .conftest import free_port, wait_until
+
 ROOT = Path(__file__).resolve().parents[1]
 SLOW_CLIENTS = 20  # more than gunicorn's sync workers (one per core) or gthread's 2 x 4 threads
 DRIBBLE_EVERY_S = 0.5
 ANSWER_WITHIN_S = 3.0  # generous: /healthz takes milliseconds
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def healthz(port: int, timeout: float = ANSWER_WITHIN_S) -> bool:
@@ -47,15 +43,6 @@ def healthz(port: int, timeout: float = ANSWER_WITHIN_S) -> bool:
         return False
     finally:
         conn.close()
-
-
-def wait_until(predicate, timeout: float, every: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False
 
 
 @pytest.fixture
