@@ -53,22 +53,15 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(HERE))
 
+from measuring import BUSY_CORES, code_version, machine_busy_s, spread, wait_quiet  # noqa: E402
+
+CODE = ("index", "aggregator", "hustings")  # the folders whose changes the figures are about
+
 TARGET_RATIO = 0.9
 TARGET_MB = 1024
-BUSY_CORES = 0.25
 
 
 # --- the machine (Linux /proc) ---------------------------------------------------------
-
-
-def machine_busy_s() -> float | None:
-    """CPU seconds the whole machine has spent busy since boot (idle, iowait and steal excluded)."""
-    try:
-        with open("/proc/stat") as fh:
-            user, nice, system, _idle, _iowait, irq, softirq = map(int, fh.readline().split()[1:8])
-    except (OSError, ValueError):
-        return None
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu_s() -> float:
@@ -96,21 +89,6 @@ class Region:
     def as_dict(self) -> dict:
         return dict(wall=self.wall, cpu=self.cpu, parent_cpu=self.parent_cpu, workers_cpu=self.cpu - self.parent_cpu,
                     others_cores=self.others)
-
-
-def wait_quiet(limit_s: float) -> None:
-    """Wait (up to limit_s) until other processes use less than BUSY_CORES, sampled over 2 s."""
-    if limit_s <= 0:
-        return
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        before = machine_busy_s()
-        if before is None:
-            return
-        time.sleep(2)
-        if (machine_busy_s() - before) / 2 < BUSY_CORES:
-            return
-    print(f"  (the machine stayed busy for {limit_s:.0f} s; measuring anyway)", flush=True)
 
 
 def _status_kb(pid: int, *keys: str) -> dict[str, int]:
@@ -226,18 +204,6 @@ def du_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 1e6
 
 
-def code_version() -> str:
-    """The commit under test, +dirty when index/, aggregator/ or hustings/ differ from it."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "index", "aggregator", "hustings"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
 def versions(python: str) -> str:
     code = ("import sys, sqlite3, whoosh, sqlalchemy, nh3; from importlib.metadata import version as v, "
             "PackageNotFoundError as E\n"
@@ -251,13 +217,6 @@ def versions(python: str) -> str:
             "SQLAlchemy {sqlalchemy.__version__}, nh3 {v('nh3')}, sqlite {sqlite3.sqlite_version}\")")
     done = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT, env=child_env())
     return (done.stdout.strip() or done.stderr.strip()[-300:]) + f"; {os.cpu_count()} CPUs"
-
-
-def spread(values: list[float], fmt: str = "{:,.0f}") -> str:
-    med = statistics.median(values)
-    if len(values) == 1:
-        return fmt.format(med)
-    return f"{fmt.format(med)} ({fmt.format(min(values))}\u2013{fmt.format(max(values))})"
 
 
 # --- children ----------------------------------------------------------------------------
@@ -485,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         source = posts_corpus.cached_db(a.posts, a.seed)
-        commit = code_version()
+        commit = code_version(*CODE)
         print(f"corpus {source} ({source.stat().st_size / 1e6:,.0f} MB); code {commit}; {versions(a.python)}",
               flush=True)
         extra = ["--procs", str(a.procs), "--limitmb", str(a.limitmb)]
@@ -594,8 +553,8 @@ def main(argv: list[str] | None = None) -> int:
         bad = [r for r in ours + floor if r["count"] != r["docs"] or r["docs"] != a.posts]
         if bad:
             print(f"  WARNING: an index holds the wrong number of documents: {[(r['docs'], r['count']) for r in bad]}")
-        if code_version() != commit:
-            print(f"  WARNING: the code changed during the run ({commit} -> {code_version()}): rerun")
+        if code_version(*CODE) != commit:
+            print(f"  WARNING: the code changed during the run ({commit} -> {code_version(*CODE)}): rerun")
         if profile_path:
             print(f"\ncProfile of ours' parent process (saved to {profile_path}):\n")
             print(profile_path.read_text())

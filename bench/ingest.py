@@ -44,7 +44,6 @@ import io
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,9 @@ for _p in (str(HERE), str(ROOT)):
         sys.path.insert(0, _p)
 
 import feedgen_corpus
+from measuring import BUSY_CORES, code_version, machine_busy_s, process_cpu_s, spread, wait_quiet
+
+CODE = ("aggregator", "hustings")  # the folders whose changes the figures are about
 
 from aggregator import feed_store
 
@@ -139,26 +141,6 @@ class FeedServer:
 
 # --- other load on the machine (Linux /proc) -------------------------------------------
 
-BUSY_CORES = 0.25  # other processes using more than this during a measurement make it suspect
-
-
-def _machine_busy_s() -> float | None:
-    """CPU seconds the whole machine has spent busy since boot (steal and idle excluded)."""
-    try:
-        with open("/proc/stat") as fh:
-            user, nice, system, _idle, _iowait, irq, softirq = map(int, fh.readline().split()[1:8])
-    except (OSError, ValueError):
-        return None
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-def _process_cpu_s(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 class Meter:
@@ -172,30 +154,15 @@ class Meter:
         self.server_pid = server_pid
 
     def start(self) -> None:
-        self.t0, self.busy0, self.server0 = time.perf_counter(), _machine_busy_s(), _process_cpu_s(self.server_pid)
+        self.t0, self.busy0, self.server0 = time.perf_counter(), machine_busy_s(), process_cpu_s(self.server_pid)
 
     def stop(self, own_cpu_s: float) -> dict:
         wall = time.perf_counter() - self.t0
-        busy = _machine_busy_s()
-        server = _process_cpu_s(self.server_pid) - self.server0
+        busy = machine_busy_s()
+        server = process_cpu_s(self.server_pid) - self.server0
         if busy is None or self.busy0 is None:
             return dict(server_cpu=server, others_cores=float("nan"))
         return dict(server_cpu=server, others_cores=max(0.0, (busy - self.busy0 - own_cpu_s - server) / wall))
-
-
-def wait_quiet(limit_s: float) -> None:
-    """Wait (up to limit_s) until other processes use less than BUSY_CORES, sampled over 2 s."""
-    if limit_s <= 0:
-        return
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        before = _machine_busy_s()
-        if before is None:
-            return
-        time.sleep(2)
-        if (_machine_busy_s() - before) / 2 < BUSY_CORES:
-            return
-    print(f"  (the machine stayed busy for {limit_s:.0f} s; measuring anyway)", flush=True)
 
 
 # --- running the real command ----------------------------------------------------------
@@ -519,31 +486,12 @@ def summarise_py_spy(raw: Path, top: int) -> str:
 # --- reporting ---------------------------------------------------------------------------
 
 
-def code_version() -> str:
-    """The commit under test, +dirty when aggregator/ or hustings/ differ from it."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "aggregator", "hustings"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
 def versions() -> str:
     import sqlite3
     from importlib.metadata import version
 
     libs = ", ".join(f"{name} {version(name)}" for name in ("feedparser", "nh3", "bleach", "lxml", "SQLAlchemy"))
     return f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, {libs}; {os.cpu_count()} CPUs"
-
-
-def spread(values: list[float], fmt: str = "{:,.0f}") -> str:
-    med = statistics.median(values)
-    if len(values) == 1:
-        return fmt.format(med)
-    return f"{fmt.format(med)} ({fmt.format(min(values))}\u2013{fmt.format(max(values))})"
 
 
 def report(args, corpus: list, runs: dict, stages: dict | None) -> None:
@@ -666,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         server = FeedServer(corpus_dir)
         urls = [server.base + f.name for f in corpus]
         feeds = load_bytes(corpus_dir)
-        commit = code_version()
+        commit = code_version(*CODE)
         print(f"serving on {server.base}; code {commit}; {versions()}", flush=True)
 
         runs: dict[str, list] = {"nh3": [], "bleach": [], "floor": [], "fixed": []}
@@ -689,8 +637,8 @@ def main(argv: list[str] | None = None) -> int:
             runs["fixed"].append(measure_fixed_cost(work, args.set))
         stages = None if args.no_stages else measure_stages(work, urls, "nh3", args.set)
         report(args, corpus, runs, stages)
-        if code_version() != commit:
-            print(f"  WARNING: the code changed during the run ({commit} -> {code_version()}): rerun")
+        if code_version(*CODE) != commit:
+            print(f"  WARNING: the code changed during the run ({commit} -> {code_version(*CODE)}): rerun")
         if args.py_spy:
             raw = run_py_spy(work, urls, "nh3", args.set, args.rate)
             print(f"\npy-spy of `hustings fetch --all` (nh3, the real command; raw stacks in {raw}):\n")

@@ -1079,7 +1079,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.only != "workers" and not shutil.which("wrk"):
         p.error("the web part needs wrk (apt-get install -y wrk), or --only workers")
 
-    commit = bench_web.code_version()
+    commit = bench_web.code_version(*bench_web.CODE)
     print(f"code {commit}; {bench_web.versions()}", flush=True)
     global PG_METER
     pg_version = provision_postgres()
@@ -1164,8 +1164,8 @@ def main(argv: list[str] | None = None) -> int:
                                   f"others {r['others_cores']:.2f}", flush=True)
             report_web(sites, results, a)
         print(f"\ntotal {time.perf_counter() - started:.0f} s")
-        if bench_web.code_version() != commit:
-            print(f"  WARNING: the code changed during the run ({commit} -> {bench_web.code_version()}): rerun")
+        if bench_web.code_version(*bench_web.CODE) != commit:
+            print(f"  WARNING: the code changed during the run ({commit} -> {bench_web.code_version(*bench_web.CODE)}): rerun")
     finally:
         for s in sites:
             try:

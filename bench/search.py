@@ -52,6 +52,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(HERE))
 
+from measuring import pct  # noqa: E402
+
+CODE = ("index", "aggregator", "hustings")  # the folders whose changes the figures are about
+
 _spec = importlib.util.spec_from_file_location("bench_index", HERE / "index.py")
 bench_index = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_index)
@@ -137,14 +141,6 @@ def make_typo_queries(seed: int, count: int = 25) -> list[tuple[str, str]]:
         else:
             out.append(("typo", f"{bad} {_typo(r, r.choice(pool), known)}"))
     return out
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    k = (len(xs) - 1) * p
-    f = int(k)
-    c = min(f + 1, len(xs) - 1)
-    return xs[f] + (xs[c] - xs[f]) * (k - f)
 
 
 # --- the child ---------------------------------------------------------------------------------
@@ -399,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{kind:7s} {q}")
         return 0
     data_dir = a.data_dir or indexed_data_dir(a.python, a.posts, a.seed)
-    commit = bench_index.code_version()
+    commit = bench_index.code_version(*CODE)
     print(f"data {data_dir}; code {commit}; {bench_index.versions(a.python)}", flush=True)
     print("sample queries: " + " | ".join(q for _, q in queries[:12]), flush=True)
     work = Path(tempfile.mkdtemp(prefix="hustings-bench-search-"))
@@ -495,8 +491,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nWhoosh alone on the same parsed queries (one reused whoosh Searcher; per-query median of {a.reps}):")
         for name, xs in res["whoosh_alone"].items():
             print(_row(name, xs))
-        if bench_index.code_version() != commit:
-            print(f"  WARNING: the code changed during the run ({commit} -> {bench_index.code_version()}): rerun")
+        if bench_index.code_version(*CODE) != commit:
+            print(f"  WARNING: the code changed during the run ({commit} -> {bench_index.code_version(*CODE)}): rerun")
         if profile_out:
             print("\ncProfile of one pass by relevance:\n")
             print(profile_out.read_text())

@@ -40,17 +40,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
+sys.path.append(str(HERE))
+
+from measuring import free_port  # noqa: E402
 
 DRIBBLE_EVERY_S = 2.0  # one header byte per connection this often, as in issue 16
 PROBE_EVERY_S = 1.0
 PROBE_TIMEOUT_S = 10.0
 SERVERS = ("serve", "run", "sync", "gthread", "gevent", "waitress")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def child_env() -> dict[str, str]:

@@ -52,7 +52,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -68,6 +67,10 @@ ROOT = HERE.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(HERE))
+
+from measuring import code_version, free_port, pct, spread  # noqa: E402
+
+CODE = ("web", "index", "aggregator", "hustings")  # the folders whose changes the figures are about
 
 _spec = importlib.util.spec_from_file_location("bench_index", HERE / "index.py")
 bench_index = importlib.util.module_from_spec(_spec)
@@ -90,26 +93,6 @@ SERVERS = {
 # --- small helpers ----------------------------------------------------------------------------
 
 
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    k = (len(xs) - 1) * p
-    f = int(k)
-    c = min(f + 1, len(xs) - 1)
-    return xs[f] + (xs[c] - xs[f]) * (k - f)
-
-
-def code_version() -> str:
-    """The commit under test, +dirty when web/, index/, aggregator/ or hustings/ differ from it."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "web", "index", "aggregator", "hustings"],
-                               cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
 def versions() -> str:
     import sqlite3
     from importlib.metadata import version as v
@@ -122,12 +105,6 @@ def versions() -> str:
             out.append(f"{name} ?")
     out.append(f"sqlite {sqlite3.sqlite_version}")
     return ", ".join(out) + f"; {os.cpu_count()} CPUs"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def child_env(data_dir: Path | None = None) -> dict[str, str]:
@@ -584,13 +561,6 @@ def run_uncached(a, data_dir: Path, work: Path) -> dict:
 # --- the report ----------------------------------------------------------------------------------
 
 
-def spread(values: list[float], fmt: str = "{:,.0f}") -> str:
-    med = statistics.median(values)
-    if len(values) == 1:
-        return fmt.format(med)
-    return f"{fmt.format(med)} ({fmt.format(min(values))}\u2013{fmt.format(max(values))})"
-
-
 def report_http(servers: list[Server], results: dict, a) -> None:
     print(f"\nHTTP: {a.loadgen} -t{a.threads} -c{a.connections} -d{a.duration:g}s on 127.0.0.1, median of "
           f"{a.runs} interleaved round(s) (min\u2013max); load generator and servers share {os.cpu_count()} cores")
@@ -708,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import web_corpus
 
-    commit = code_version()
+    commit = code_version(*CODE)
     print(f"code {commit}; {versions()}", flush=True)
     if a.loadgen == "wrk":
         print(subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0], flush=True)
@@ -752,8 +722,8 @@ def main(argv: list[str] | None = None) -> int:
             res = run_uncached(a, data_dir, work)
             report_uncached(res, a)
         print(f"\ntotal {time.perf_counter() - started:.0f} s")
-        if code_version() != commit:
-            print(f"  WARNING: the code changed during the run ({commit} -> {code_version()}): rerun")
+        if code_version(*CODE) != commit:
+            print(f"  WARNING: the code changed during the run ({commit} -> {code_version(*CODE)}): rerun")
     finally:
         for s in servers:
             try:
