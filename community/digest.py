@@ -8,7 +8,8 @@
   repeats even when one is sent early or late by hand.
 * **What is in it.** The period's posts in the front page's order (aggregator/ranking.py:
   the same score and the same per-blog caps), editor's picks made in the period, open polls,
-  blogs approved in the period, and the editor's note written at /moderate/digest. It is
+  blogs approved in the period, campaigns gathering backers (open ones backed in the period, in
+  the directory's rising order), and the editor's note written at /moderate/digest. It is
   fixed when built (`digest_issues.content`), so the archive and every copy agree; a
   subscriber who follows categories gets the posts of those categories from it.
 * **Exactly once.** Queuing writes one outbox row per (issue, confirmed subscriber of that
@@ -46,6 +47,8 @@ from aggregator.errors import HustingsError, NotFound
 from aggregator.models import PUBLIC_STATUSES
 from aggregator.settings import Settings
 
+from .campaigns import store as campaign_store
+from .campaigns.text import to_text
 from .polls import store as poll_store
 
 PERIODS = ("daily", "weekly")
@@ -53,6 +56,7 @@ LENGTH = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 SHOWN = {"daily": 10, "weekly": 15}  # posts in one reader's copy
 STORED = 40  # posts kept in the issue, so readers who follow categories still get a full copy
 PICKS = 5
+CAMPAIGNS = 3  # rising campaigns in an issue: a nudge to back one, not a second directory
 SUMMARY = 280  # characters of each post's summary
 
 
@@ -218,7 +222,16 @@ def gather(engine: Engine, settings: Settings, period: str, start: datetime, end
     polls = [{"id": r.id, "question": r.poll.question, "closes_at": r.poll.closes_at.isoformat() if r.poll.closes_at
               else None, "link": f"{base}/polls/{r.id}"} for r in poll_store.open_polls(engine, end, limit=5)]
     return {"posts": top, "picks": [_post(settings, p, cats.get(p["feed_id"], "")) for p in picked], "polls": polls,
-            "blogs": _new_blogs(engine, settings, start, end), "note": note.strip()}
+            "blogs": _new_blogs(engine, settings, start, end), "campaigns": _campaigns(engine, settings, start, end),
+            "note": note.strip()}
+
+
+def _campaigns(engine: Engine, settings: Settings, start: datetime, end: datetime) -> list[dict]:
+    """Open campaigns that gained backers in the issue's window, rising first (the directory's order)."""
+    base = settings.site_url.rstrip("/")
+    return [{"id": c.id, "title": c.title, "ask": to_text(settings, c.ask, SUMMARY // 2), "ask_of": c.ask_of,
+             "backers": c.backers, "recent": recent, "link": f"{base}/campaigns/{c.slug}"}
+            for c, recent in campaign_store.gathering(engine, since=start, until=end, limit=CAMPAIGNS)]
 
 
 def _new_blogs(engine: Engine, settings: Settings, start: datetime, end: datetime) -> list[dict]:
@@ -302,7 +315,7 @@ def send_due(engine: Engine, settings: Settings, now: datetime | None = None) ->
         if issue is None:
             draft = preview(engine, settings, period, key, now)
             c = draft.content
-            if not (c["posts"] or c["picks"] or c["polls"] or c["blogs"] or c["note"]):
+            if not (c["posts"] or c["picks"] or c["polls"] or c["blogs"] or c.get("campaigns") or c["note"]):
                 continue  # nothing happened: no issue (the archive stays free of empty ones)
             issue = build(engine, settings, period, key, now)
         done.append((issue, queue(engine, issue, now)))

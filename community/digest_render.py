@@ -41,7 +41,19 @@ def for_reader(issue: digest.Issue, categories: tuple[str, ...] = ()) -> dict:
     posts = issue.content.get("posts", [])
     if categories:
         posts = [p for p in posts if p.get("category") in categories]
-    return dict(issue.content, posts=posts[:digest.SHOWN[issue.period]], categories=list(categories))
+    # Issues built before campaigns were in the digest have none.
+    return dict(issue.content, posts=posts[:digest.SHOWN[issue.period]], categories=list(categories),
+                campaigns=issue.content.get("campaigns", []))
+
+
+def backers_line(campaign: dict) -> str:
+    """ "12 backers · 3 new this week": the same words in both parts and on the web."""
+    n, recent = campaign["backers"], campaign["recent"]
+    return f"{n:,} backer{'' if n == 1 else 's'} · {recent:,} new this week"
+
+
+def asks_line(campaign: dict) -> str:
+    return f"Asks{' ' + campaign['ask_of'] if campaign['ask_of'] else ''}: {campaign['ask']}" if campaign["ask"] else ""
 
 
 def heading(settings: Settings, issue: digest.Issue) -> str:
@@ -73,18 +85,19 @@ def text(settings: Settings, issue: digest.Issue, content: dict, manage_url: str
         if p["summary"]:
             out.append(_fill(p["summary"], "   "))
         out += [f"   {p['url'] or p['link']}", ""]
-    sections = (("Editor's picks", content["picks"], lambda p: (p["title"], p["blog"], p["url"] or p["link"])),
-                ("Open polls: have your say", content["polls"], lambda p: (p["question"], "", p["link"])),
-                ("New on the site", content["blogs"], lambda b: (b["title"], b["category"], b["link"])))
+    sections = (("Editor's picks", content["picks"], lambda p: (p["title"], (p["blog"],), p["url"] or p["link"])),
+                ("Open polls: have your say", content["polls"], lambda p: (p["question"], (), p["link"])),
+                ("Campaigns gathering backers", content["campaigns"],
+                 lambda c: (c["title"], (backers_line(c), asks_line(c)), c["link"])),
+                ("New on the site", content["blogs"], lambda b: (b["title"], (b["category"],), b["link"])))
     for title, items, parts in sections:
         if not items:
             continue
         out += [title, "-" * len(title)]
         for item in items:
-            first, second, url = parts(item)
+            first, more, url = parts(item)
             out.append(_fill(f"* {first}"))
-            if second:
-                out.append(_fill(second, "  "))
+            out += [_fill(line, "  ") for line in more if line]
             out += [f"  {url}", ""]
     out += ["-- ", f"You get this because you subscribed to the {settings.site_name} {issue.period} digest.",
             "Change how often, choose categories or unsubscribe:", f"  {manage_url}",
@@ -104,7 +117,7 @@ def render(settings: Settings, issue: digest.Issue, categories: tuple[str, ...],
     html = _ENV.get_template("digest.html").render(
         site_name=settings.site_name, site_url=base, heading=heading(settings, issue), issue=issue, c=content,
         manage_url=manage_url, unsubscribe_url=unsubscribe_url, archive_url=archive_url,
-        preheader=lead or "")
+        preheader=lead or "", backers_line=backers_line, asks_line=asks_line)
     return subject, text(settings, issue, content, manage_url, archive_url), html
 
 

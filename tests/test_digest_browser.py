@@ -10,6 +10,7 @@ import pytest
 
 from aggregator import post_store
 from community import digest, digest_render, moderation, submissions
+from community.campaigns import backing, store
 from tests.browser import install_chromium
 from tests.browser.conftest import CHROMIUM_FLAGS, PHONE
 from tests.conftest import free_port
@@ -49,10 +50,17 @@ def html(tmp_path):
     sub = submissions.create(site.engine, url="http://127.0.0.1:9/n/feed.xml", feed_url="http://127.0.0.1:9/n/feed.xml",
                              name="Rural Reds", contact="", note="", check={"valid": True})
     submissions.decide(site.engine, sub["id"], actor="jo@hustings.example", approve=True, category="Local parties")
+    c = store.propose(site.engine, site.settings, title="Reopen the Mill Lane library and its reading room",
+                      idea="It closed in May.", ask="Fund it again for five years", ask_of="Millbrook council",
+                      organiser="Jo Marsh", contact="jo@example.org")
+    store.confirm_contact(site.engine, site.settings, c.slug, store.confirm_token(site.settings, c, digest.utcnow()))
+    c = moderation.approve_campaign(site.engine, site.settings, c.id, actor="jo@hustings.example")
+    backing.back(site.engine, site.settings, c, "reader-1", "192.0.2.1")
     key = digest.current_key(site.settings, "daily", digest.utcnow())
     digest.save_note(site.engine, "daily", key, "Conference week: three things to read before Sunday.", "jo")
     issue = digest.build(site.engine, site.settings, "daily")
     _, _, body = digest_render.render(site.settings, issue, (), "1.0123456789abcdef")
+    assert "Campaigns gathering backers" in body  # its colours are checked with the rest
     yield body
     site.close()
     smtp.close()

@@ -11,6 +11,8 @@
 * **Slugs** are unique by constraint: a title already taken gets -2, -3 ...
 * **The directory's orders**: rising (backers who joined in the last RISING_DAYS days; ties by
   every backer, then the newer campaign), newest, most backed, and closed (newest closed first).
+  The digest's "Campaigns gathering backers" is the rising order of those backed in its window
+  (``gathering``).
 """
 
 from __future__ import annotations
@@ -304,6 +306,22 @@ def directory(engine: Engine, sort: str = "rising", *, page: int = 1, per_page: 
         query = query.where(campaigns.c.status == ("closed" if sort == "closed" else "open")).order_by(*order)
         rows = conn.execute(query.limit(per_page + 1).offset((page - 1) * per_page)).all()
     return [(Campaign.of(r), int(r.recent)) for r in rows[:per_page]], len(rows) > per_page
+
+
+def gathering(engine: Engine, *, since: datetime, until: datetime, limit: int = 3) -> list[tuple[Campaign, int]]:
+    """The digest's campaigns: open ones that gained a backer in [since, until), in the directory's rising
+    order as of `until`, each with its backers in the RISING_DAYS before `until`. One query, no paging."""
+    week = until - timedelta(days=RISING_DAYS)
+    b = campaign_backings.c
+    recent = (sa.select(b.campaign_id, sa.func.sum(sa.case((b.created_at >= week, 1), else_=0)).label("recent"),
+                        sa.func.max(b.created_at).label("last_at"))
+              .where(b.created_at >= min(since, week), b.created_at < until).group_by(b.campaign_id).subquery())
+    query = (sa.select(campaigns, recent.c.recent).join(recent, recent.c.campaign_id == campaigns.c.id)
+             .where(campaigns.c.status == "open", recent.c.last_at >= since)
+             .order_by(recent.c.recent.desc(), campaigns.c.backers.desc(), campaigns.c.opened_at.desc(),
+                       campaigns.c.id.desc()).limit(limit))
+    with reading(engine) as conn:
+        return [(Campaign.of(r), int(r.recent)) for r in conn.execute(query)]
 
 
 def listing(engine: Engine, status: str | None = None) -> list[Campaign]:
