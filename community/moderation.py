@@ -2,9 +2,10 @@
 
 Blogs: approve_submission, reject_submission, pause_blog, resume_blog, remove_blog.
 Posts: feature_post, unfeature_post, hide_post, unhide_post. Polls: create_poll,
-close_poll. Campaigns: approve_campaign, reject_campaign, close_campaign, record_campaign_response,
-pin_campaign_post, unpin_campaign_post, remove_campaign_post, restore_campaign_post (the organiser
-pins and removes through these too), link_campaign_poll, unlink_campaign_poll. The web (web/moderate.py, web/moderate_polls.py) and the command (hustings
+close_poll. Campaigns: approve_campaign, reject_campaign, close_campaign, edit_campaign,
+record_campaign_response, pin_campaign_post, unpin_campaign_post, remove_campaign_post,
+restore_campaign_post (the organiser pins and removes through these too), link_campaign_poll,
+unlink_campaign_poll. The web (web/moderate.py, web/moderate_polls.py) and the command (hustings
 posts/feeds/polls/submissions) call these functions and nothing beneath them.
 
 Every function takes the actor (a moderator's e-mail address; "command line" or a
@@ -199,6 +200,17 @@ def close_campaign(engine: Engine, settings: Settings, campaign_id: int, *, acto
     """Close an open campaign, won or ended; its page stays and takes no more backers."""
     return campaign_decisions.close(engine, settings, campaign_id, actor=actor, reason=reason, outcome=outcome,
                                     now=now)
+
+
+def edit_campaign(engine: Engine, settings: Settings, campaign_id: int, *, actor: str, reason: str,
+                  title: str | None = None, idea: str | None = None, ask: str | None = None,
+                  ask_of: str | None = None, query: str | None = None, now: datetime | None = None) -> Campaign:
+    """Change a campaign's words (None: left as it is), checked as a proposal is; its address stays.
+    The log names the fields changed and the reason (required; public). Raises CampaignError naming
+    the field at fault."""
+    changes = {"title": title, "idea": idea, "ask": ask, "ask_of": ask_of, "query": query}
+    return campaign_decisions.edit(engine, settings, campaign_id, actor=actor, reason=reason, changes=changes,
+                                   now=now)[0]
 
 
 def record_campaign_response(engine: Engine, settings: Settings, campaign_id: int, *, actor: str, responder: str,

@@ -185,6 +185,7 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("POST", "/moderate/campaigns/<campaign_id:int>/approve", campaign_manage.approve, None, False),
     ("POST", "/moderate/campaigns/<campaign_id:int>/reject", campaign_manage.reject, None, False),
     ("POST", "/moderate/campaigns/<campaign_id:int>/close", campaign_manage.close, None, False),
+    ("POST", "/moderate/campaigns/<campaign_id:int>/edit", campaign_manage.edit, None, False),
     ("POST", "/moderate/campaigns/<campaign_id:int>/respond", campaign_manage.respond, None, False),
     ("POST", "/moderate/campaigns/<campaign_id:int>/poll", campaign_manage.link_poll, None, False),
     ("POST", "/moderate/campaigns/<campaign_id:int>/posts/<post_id:int>/<action:re:pin|unpin|remove|restore>",

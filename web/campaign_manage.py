@@ -7,7 +7,7 @@
   community.moderation like a moderator's).
 * Moderators: ``/moderate/campaigns`` (the proposals waiting, bursts of backs from one
   address, open campaigns), and the forms on a campaign's own page: approve, refuse, close,
-  record a response, pin or take off posts, link polls. Every one goes through
+  edit the words, record a response, pin or take off posts, link polls. Every one goes through
   community.moderation and writes its line in the public log.
 """
 
@@ -24,7 +24,7 @@ from community.campaigns.decisions import NotAllowed
 from community.campaigns.store import Campaign, CampaignError
 
 from . import pages
-from .campaign_pages import first, now, render
+from .campaign_pages import campaign_page, edit_form, first, now, render
 from .request import Out, Site, Visitor, login_path, require_moderator
 from .security import same_site_path
 
@@ -168,6 +168,30 @@ close = _mod_action("close", lambda site, cid, actor, form: moderation.close_cam
 respond = _mod_action("respond", lambda site, cid, actor, form: moderation.record_campaign_response(
     site.engine, site.settings, cid, actor=actor, responder=first(form, "responder"), role=first(form, "role"),
     body=first(form, "body")))
+
+
+def edit(site: "Site", v: "Visitor", form: dict, campaign_id: int) -> "str | Out":
+    """A moderator corrects the words; a field that fails the proposal's checks re-shows the form (400)."""
+    actor = _moderator(v)
+    if actor is None:
+        return login_path("/moderate/campaigns")
+    given = {f: first(form, f) for f in decisions.EDITABLE if f in form}
+    refused: list[CampaignError] = []
+
+    def words() -> Campaign | None:
+        try:
+            return moderation.edit_campaign(site.engine, site.settings, campaign_id, actor=actor,
+                                            reason=first(form, "reason"), **given)
+        except CampaignError as exc:  # the form again, the field marked; other refusals are 4xx pages
+            refused.append(exc)
+            return None
+
+    c = _act(words)
+    if refused:
+        c = store.get(site.engine, campaign_id)
+        values = dict(given, reason=first(form, "reason"))
+        return campaign_page(site, {}, c.slug, status=400, edit=edit_form(c, values, str(refused[0]), refused[0].field))
+    return _next(form, f"/campaigns/{c.slug}") + "#edit"
 
 
 def _poll(site: "Site", cid: int, actor: str, form: dict) -> bool:

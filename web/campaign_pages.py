@@ -126,8 +126,14 @@ def page_context(site: "Site", v: "Visitor", c: Campaign, page: int) -> dict:
         marks=store.post_marks(site.engine, c.id) if moderator else {})
 
 
+def edit_form(c: Campaign, values: dict | None = None, error: str = "", field: str = "") -> dict:
+    """The moderators' form to edit the words: the campaign's own, or what was sent with what was wrong."""
+    words = {f: getattr(c, f) for f in ("title", "idea", "ask", "ask_of", "query")}
+    return {"values": {**words, "reason": "", **(values or {})}, "error": error, "field": field}
+
+
 def campaign_page(site: "Site", params: dict, slug: str, *, error: str = "", status: int = 200,
-                  values: dict | None = None) -> "Out":
+                  values: dict | None = None, edit: dict | None = None) -> "Out":
     if slug.isdigit():  # /campaigns/12 (the moderation log's links): the campaign's own address
         c = store.get(site.engine, int(slug))
         if c is None or not c.public:
@@ -143,7 +149,7 @@ def campaign_page(site: "Site", params: dict, slug: str, *, error: str = "", sta
     return render(site, "campaign.html", status, title=c.title, error=error, values=values or {},
                   done=done if done in ("yes", "already") else "", mail=params.get("mail", ""),
                   feeds=[("application/atom+xml", f"/campaigns/{c.slug}.atom")], rules_days=store.RISING_DAYS,
-                  hours=backing.CONFIRM_HOURS, **ctx)
+                  hours=backing.CONFIRM_HOURS, edit=edit or edit_form(c), limits=store.LIMITS, **ctx)
 
 
 def back(site: "Site", v: "Visitor", form: dict, slug: str) -> "str | Out":

@@ -2,9 +2,9 @@
 in the public moderation log and the mail it causes, in one transaction.
 
 Moderators' actions are reached only through community.moderation (the one door the web's forms
-and the command both call): approve, reject, close, record a response, pin or take off a post,
-link or unlink a poll. The organiser, from their private link, posts updates and pins or takes
-off posts; the log names them as "<their public name> (organiser)".
+and the command both call): approve, reject, close, edit the words, record a response, pin or
+take off a post, link or unlink a poll. The organiser, from their private link, posts updates
+and pins or takes off posts; the log names them as "<their public name> (organiser)".
 """
 
 from __future__ import annotations
@@ -34,10 +34,13 @@ from .. import outbox
 from ..moderation_log import log_action
 from . import letters
 from .backing import queue_news
-from .store import OUTCOMES, Campaign, CampaignError, get, manage_url, url
+from .store import OUTCOMES, Campaign, CampaignError, clean_proposal, get, manage_url, url
 from .text import one_line
 
 BODY_CHARS = 5000
+EDITABLE = ("title", "idea", "ask", "ask_of", "query")  # what a moderator may change (never the organiser or contact)
+FIELD_WORDS = {"title": "the title", "idea": "the idea", "ask": "what it asks", "ask_of": "whom it asks",
+               "query": "the search"}
 
 
 class NotAllowed(HustingsError):
@@ -123,6 +126,46 @@ def close(engine: Engine, settings: Settings, campaign_id: int, *, actor: str, r
         _tell_organiser(conn, settings, c, "closed", reason, now, outcome)
         queue_news(conn, settings, c, "closed", f"{'Won. ' if outcome == 'won' else ''}{reason}", now)
     return get(engine, campaign_id)
+
+
+def edit(engine: Engine, settings: Settings, campaign_id: int, *, actor: str, reason: str, changes: dict[str, str],
+         now: datetime | None = None) -> tuple[Campaign, list[str]]:
+    """A moderator's correction of a campaign's words (a typo, something against the house rules):
+    `changes` maps fields of EDITABLE to their new text. The same checks as proposing; the address
+    (slug) stays. The log line names the fields changed and why; a confirmed organiser is told.
+    Returns the campaign and the fields changed. Raises CampaignError naming the field at fault (or
+    "reason"), NotAllowed for a refused campaign."""
+    now = now or utcnow()
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise HustingsError(f"a moderator changes only {', '.join(EDITABLE)}, not {', '.join(unknown)}")
+    reason = (reason or "").strip()
+    if not reason:
+        raise CampaignError("reason", "say why the words are changed: the reason is shown in the public log")
+    with writing(engine) as conn:
+        c = _campaign(conn, campaign_id)
+        if c.status == "rejected":
+            raise NotAllowed(f"campaign {campaign_id} was refused: its words are not shown, so there is nothing to edit")
+        current = {f: getattr(c, f) for f in EDITABLE}
+        given = {f: v for f, v in changes.items() if v is not None}
+        values = clean_proposal(**dict(current, **given), organiser=c.organiser, contact=c.contact)
+        changed = [f for f in EDITABLE if values[f] != current[f]]
+        if not changed:
+            raise CampaignError("", "nothing to change: the words given are the campaign's own")
+        conn.execute(sa.update(campaigns).where(campaigns.c.id == c.id)
+                     .values(updated_at=now, **{f: values[f] for f in changed}))
+        words = [FIELD_WORDS[f] for f in changed]
+        what = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+        # A pending campaign's words were never published: named by number, as when it was proposed.
+        pending = c.status == "pending"
+        log_action(conn, actor, "edit_campaign", target_type="proposal" if pending else "campaign", target_id=c.id,
+                   target_label=f"campaign proposal {c.id}" if pending else values["title"],
+                   reason=f"changed {what}: {reason}", at=now)
+        if c.confirmed:
+            subject, body = letters.edited(settings, values["title"], what, reason,
+                                           url(settings, f"/campaigns/{c.slug}"), manage_url(settings, c))
+            outbox.queue(conn, c.contact, subject, body, "campaign-edited", now)
+    return get(engine, campaign_id), changed
 
 
 def _body(text: str) -> str:

@@ -84,6 +84,19 @@ def decided(settings: Settings, title: str, what: str, reason: str, page_url: st
     return subject, body
 
 
+def edited(settings: Settings, title: str, what: str, reason: str, page_url: str, manage_url: str) -> tuple[str, str]:
+    """To the organiser: a moderator changed `what` ("the title and the idea") of their campaign."""
+    subject = f"A moderator edited your campaign: {title}"
+    body = _wrap(
+        f"A moderator changed {what} of your campaign \u201c{title}\u201d on {settings.site_name}. "
+        "Moderators edit a campaign's words only to correct them or to take out what the house rules do not "
+        "allow, and every edit is listed in the public moderation log.",
+        f"The moderator's reason: {reason}",
+        "Its page:", f"  {page_url}", "Your private link:", f"  {manage_url}",
+        signature(settings))
+    return subject, body
+
+
 def follow_confirmation(settings: Settings, title: str, confirm_url: str, hours: int) -> tuple[str, str]:
     subject = f"Confirm: updates from the campaign \u201c{title}\u201d"
     body = _wrap(

@@ -1,21 +1,25 @@
-"""`hustings campaigns`: list campaigns, and approve, refuse or close one.
+"""`hustings campaigns`: list campaigns, and approve, refuse, close or edit one.
 
-Approving, refusing and closing are moderator actions: they go through community.moderation,
+Approving, refusing, closing and editing are moderator actions: they go through community.moderation,
 as the forms at /moderate/campaigns and on a campaign's page do, and each writes its line in the
 public moderation log and tells the organiser (and, on closing, the backers who asked for updates).
 """
 
 from __future__ import annotations
 
+import sys
+
 from aggregator.errors import NotFound
 from community import moderation
 from community.campaigns import backing, store
 
-from .context import EXIT_OK, Context, actor, add_actor_option, print_json, refusal_names, when
+from .context import EXIT_OK, EXIT_USAGE, Context, actor, add_actor_option, print_json, refusal_names, when
+
+EDIT_OPTIONS = {"title": "--title", "idea": "--idea", "ask": "--ask", "ask_of": "--ask-of", "query": "--query"}
 
 
 def register(sub) -> None:
-    campaigns = sub.add_parser("campaigns", help="members' campaigns: list, approve, reject, close")
+    campaigns = sub.add_parser("campaigns", help="members' campaigns: list, approve, reject, close, edit")
     csub = campaigns.add_subparsers(dest="campaigns_command", metavar="SUBCOMMAND", required=True)
     s = csub.add_parser("list", help="every campaign with its state, backers and whether its organiser confirmed")
     s.add_argument("--status", choices=store.STATUSES, help="only campaigns in this state")
@@ -40,6 +44,17 @@ def register(sub) -> None:
     add_actor_option(s, "closed it")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_close)
+    s = csub.add_parser("edit", help="change a campaign's words: title, idea, ask, of whom, search (logged)")
+    s.add_argument("campaign", metavar="ID|SLUG")
+    s.add_argument("--title", metavar="T", help="the new title (its address stays the same)")
+    s.add_argument("--idea", metavar="TEXT", help="the new idea (Markdown or plain text)")
+    s.add_argument("--ask", metavar="TEXT", help="what it asks for, anew (Markdown or plain text)")
+    s.add_argument("--ask-of", metavar="TEXT", help="of whom it asks (\"\" for no one in particular)")
+    s.add_argument("--query", metavar="Q", help="the search that finds posts about it (\"\" for none)")
+    s.add_argument("--reason", required=True, help="why (public, with the fields changed)")
+    add_actor_option(s, "edited it")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_edit)
 
 
 def _find(ctx: Context, ref: str) -> store.Campaign:
@@ -96,3 +111,21 @@ def cmd_close(ctx: Context, args) -> int:
         c = moderation.close_campaign(ctx.engine, ctx.settings, c.id, actor=actor(args), reason=args.reason,
                                       outcome="won" if args.won else "ended")
     return _done(ctx, args, c, "closed as won" if args.won else "closed")
+
+
+def cmd_edit(ctx: Context, args) -> int:
+    changes = {field: getattr(args, field) for field in EDIT_OPTIONS}
+    if all(v is None for v in changes.values()):
+        print(f"hustings: give what to change: {', '.join(EDIT_OPTIONS.values())}", file=sys.stderr)
+        return EXIT_USAGE
+    with refusal_names("campaign", args.campaign):
+        before = _find(ctx, args.campaign)
+        try:
+            c = moderation.edit_campaign(ctx.engine, ctx.settings, before.id, actor=actor(args), reason=args.reason,
+                                         **changes)
+        except store.CampaignError as exc:  # what was typed is at fault: a usage error, naming the option
+            print(f"hustings: {EDIT_OPTIONS.get(exc.field, '--' + exc.field) + ': ' if exc.field else ''}{exc}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+    changed = [field for field in EDIT_OPTIONS if getattr(before, field) != getattr(c, field)]
+    return _done(ctx, args, c, f"edited ({', '.join(changed)})")
