@@ -5,7 +5,7 @@ Posts: feature_post, unfeature_post, hide_post, unhide_post. Polls: create_poll,
 close_poll. Campaigns: approve_campaign, reject_campaign, close_campaign, edit_campaign,
 record_campaign_response, pin_campaign_post, unpin_campaign_post, remove_campaign_post,
 restore_campaign_post (the organiser pins and removes through these too), link_campaign_poll,
-unlink_campaign_poll. The web (web/moderate.py, web/moderate_polls.py) and the command (hustings
+unlink_campaign_poll, and close_own_campaign (the organiser's, from their private link). The web (web/moderate.py, web/moderate_polls.py) and the command (hustings
 posts/feeds/polls/submissions) call these functions and nothing beneath them.
 
 Every function takes the actor (a moderator's e-mail address; "command line" or a
@@ -211,6 +211,13 @@ def edit_campaign(engine: Engine, settings: Settings, campaign_id: int, *, actor
     changes = {"title": title, "idea": idea, "ask": ask, "ask_of": ask_of, "query": query}
     return campaign_decisions.edit(engine, settings, campaign_id, actor=actor, reason=reason, changes=changes,
                                    now=now)[0]
+
+
+def close_own_campaign(engine: Engine, settings: Settings, campaign_id: int, *, outcome: str, note: str = "",
+                       now: datetime | None = None) -> Campaign:
+    """The organiser closes their campaign (won or ended; an optional note), logged under their name
+    as "<name> (organiser)". The caller has checked their private link."""
+    return campaign_decisions.close_by_organiser(engine, settings, campaign_id, outcome=outcome, note=note, now=now)
 
 
 def record_campaign_response(engine: Engine, settings: Settings, campaign_id: int, *, actor: str, responder: str,

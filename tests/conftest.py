@@ -40,7 +40,7 @@ STORAGE_MODULES = {
     "test_migrations", "test_one_door", "test_spiders_crawl", "test_hardening_auth", "test_syndication_safety",
     "test_postgres", "test_notices", "test_ballots_concurrency", "test_storable_text", "test_replica", "test_recommendation_worth", "test_status_backup",
     "test_front_page", "test_recommend_lines", "test_campaigns", "test_campaigns_concurrency", "test_sections",
-    "test_digest_campaigns", "test_campaigns_edit",
+    "test_digest_campaigns", "test_campaigns_edit", "test_campaigns_organiser_close",
     "test_front_layout", "test_share_tags", "test_post_page",
     "test_hardening_more", "test_search_quality",
 }

@@ -180,6 +180,7 @@ ROUTES: list[tuple[str, str, Callable, tuple[str, ...], bool]] = [
     ("POST", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>/manage/update", campaign_manage.manage_update, None, False),
     ("POST", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>/manage/query", campaign_manage.manage_query, None, False),
     ("POST", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>/manage/resend", campaign_manage.manage_resend, None, False),
+    ("POST", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>/manage/close", campaign_manage.manage_close, None, False),
     ("POST", "/campaigns/<slug:re:[a-z0-9][a-z0-9-]{0,79}>/manage/posts/<post_id:int>/<action:re:pin|unpin|remove|restore>",
      campaign_manage.manage_post, None, False),
     ("POST", "/moderate/campaigns/<campaign_id:int>/approve", campaign_manage.approve, None, False),

@@ -3,8 +3,8 @@
 * The organiser's private link (``/campaigns/SLUG/manage?token=...``, mailed when they confirm
   their address) is the authority for their forms: each carries the token and the reader's
   CSRF token. From it they post updates, set the search that finds posts about the campaign,
-  and pin posts to it or take posts off it (logged as "<name> (organiser)", through
-  community.moderation like a moderator's).
+  pin posts to it or take posts off it, and close it, won or not (logged as "<name>
+  (organiser)", through community.moderation like a moderator's).
 * Moderators: ``/moderate/campaigns`` (the proposals waiting, bursts of backs from one
   address, open campaigns), and the forms on a campaign's own page: approve, refuse, close,
   edit the words, record a response, pin or take off posts, link polls. Every one goes through
@@ -63,7 +63,8 @@ def _manage_page(site: "Site", c: Campaign, token: str, page: int = 1, *, done: 
                   found=writing.about(site.engine, site.searcher, c, page), page=page,
                   marks=store.post_marks(site.engine, c.id), entries=store.entries(site.engine, c.id),
                   followers=backing.follower_counts(site.engine, c.id), done=done, error=error, field=field,
-                  values=values or {"body": "", "query": c.query}, page_url=f"/campaigns/{c.slug}")
+                  values=dict({"body": "", "query": c.query, "note": ""}, **(values or {})),
+                  page_url=f"/campaigns/{c.slug}", note_chars=decisions.NOTE_CHARS)
 
 
 def manage(site: "Site", params: dict, slug: str) -> "Out":
@@ -71,7 +72,7 @@ def manage(site: "Site", params: dict, slug: str) -> "Out":
     c = _own(site, slug, token)
     done = params.get("done", "")
     return _manage_page(site, c, token, pages.page_number(params),
-                        done=done if done in ("update", "query", "posts", "resent") else "")
+                        done=done if done in ("update", "query", "posts", "resent", "closed") else "")
 
 
 def _back_to(c: Campaign, token: str, done: str) -> str:
@@ -108,6 +109,23 @@ def manage_resend(site: "Site", v: "Visitor", form: dict, slug: str) -> str:
     c = _own(site, slug, token)
     store.resend_confirmation(site.engine, site.settings, c)
     return _back_to(c, token, "resent")
+
+
+def manage_close(site: "Site", v: "Visitor", form: dict, slug: str) -> "str | Out":
+    """The organiser closes their campaign, won or not, with an optional note: backing stops."""
+    token = first(form, "token")
+    c = _own(site, slug, token)
+    outcome = {"won": "won", "ended": "ended", "closed": "ended"}.get(first(form, "outcome"))
+    if outcome is None:
+        raise bottle.HTTPError(400, "say whether the campaign was won or has closed")
+    try:
+        moderation.close_own_campaign(site.engine, site.settings, c.id, outcome=outcome, note=first(form, "note"))
+    except CampaignError as exc:
+        return _manage_page(site, c, token, error=str(exc), field="note", status=422,
+                            values={"note": first(form, "note")[:2000]})
+    except NotAllowed as exc:
+        raise bottle.HTTPError(409, str(exc)) from None
+    return _back_to(c, token, "closed")
 
 
 def manage_post(site: "Site", v: "Visitor", form: dict, slug: str, post_id: int, action: str) -> str:

@@ -3,8 +3,9 @@ in the public moderation log and the mail it causes, in one transaction.
 
 Moderators' actions are reached only through community.moderation (the one door the web's forms
 and the command both call): approve, reject, close, edit the words, record a response, pin or
-take off a post, link or unlink a poll. The organiser, from their private link, posts updates
-and pins or takes off posts; the log names them as "<their public name> (organiser)".
+take off a post, link or unlink a poll. The organiser, from their private link, posts updates,
+pins or takes off posts and closes their own campaign; the log names them as "<their public
+name> (organiser)".
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .store import OUTCOMES, Campaign, CampaignError, clean_proposal, get, manag
 from .text import one_line
 
 BODY_CHARS = 5000
+NOTE_CHARS = 500  # the organiser's note on closing: a line on the page, the log and the backers' mail
 EDITABLE = ("title", "idea", "ask", "ask_of", "query")  # what a moderator may change (never the organiser or contact)
 FIELD_WORDS = {"title": "the title", "idea": "the idea", "ask": "what it asks", "ask_of": "whom it asks",
                "query": "the search"}
@@ -111,20 +113,40 @@ def close(engine: Engine, settings: Settings, campaign_id: int, *, actor: str, r
           now: datetime | None = None) -> Campaign:
     """Close an open campaign (`outcome` won or ended): it keeps its page and takes no more backers.
     The organiser and the backers who asked for updates are told."""
+    return _close(engine, settings, campaign_id, actor=actor, reason=_reason(reason, "closed"), outcome=outcome,
+                  now=now)
+
+
+def close_by_organiser(engine: Engine, settings: Settings, campaign_id: int, *, outcome: str, note: str = "",
+                       now: datetime | None = None) -> Campaign:
+    """The organiser closes their own open campaign (from their private link), won or ended, with an
+    optional note: as a moderator's closing, logged under "<name> (organiser)"; the backers who asked
+    for updates are told. Raises CampaignError for a note too long, NotAllowed unless it is open."""
+    note = one_line(note)
+    if len(note) > NOTE_CHARS:
+        raise CampaignError("note", f"the note is {len(note):,} characters: keep it to {NOTE_CHARS:,}")
+    return _close(engine, settings, campaign_id, actor=None, reason=note, outcome=outcome, now=now)
+
+
+def _close(engine: Engine, settings: Settings, campaign_id: int, *, actor: str | None, reason: str, outcome: str,
+           now: datetime | None) -> Campaign:
+    """actor None: the campaign's organiser (who is not told: they did it)."""
     now = now or utcnow()
-    reason = _reason(reason, "closed")
     if outcome not in OUTCOMES:
         raise HustingsError(f"the outcome is one of {', '.join(OUTCOMES)}")
     with writing(engine) as conn:
         c = _campaign(conn, campaign_id)
         if c.status != "open":
             raise NotAllowed(f"campaign {campaign_id} is {c.status}: only an open campaign can be closed")
+        by = actor if actor is not None else f"{c.organiser} (organiser)"
         conn.execute(sa.update(campaigns).where(campaigns.c.id == c.id).values(
-            status="closed", outcome=outcome, closed_at=now, updated_at=now, reason=reason, decided_by=actor[:320]))
-        log_action(conn, actor, "close_campaign", target_type="campaign", target_id=c.id,
+            status="closed", outcome=outcome, closed_at=now, updated_at=now, reason=reason, decided_by=by[:320]))
+        log_action(conn, by, "close_campaign", target_type="campaign", target_id=c.id,
                    target_label=c.title + (" (won)" if outcome == "won" else ""), reason=reason, at=now)
-        _tell_organiser(conn, settings, c, "closed", reason, now, outcome)
-        queue_news(conn, settings, c, "closed", f"{'Won. ' if outcome == 'won' else ''}{reason}", now)
+        if actor is not None:
+            _tell_organiser(conn, settings, c, "closed", reason, now, outcome)
+        news = reason or ("Its organiser closed the campaign." if actor is None else "")
+        queue_news(conn, settings, c, "closed", f"{'Won. ' if outcome == 'won' else ''}{news}", now)
     return get(engine, campaign_id)
 
 
