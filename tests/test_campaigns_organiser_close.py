@@ -110,7 +110,7 @@ def test_closing_without_a_note_and_the_checks_on_the_form(site):
     assert store.get(site.engine, c.id).status == "open" and log_lines(site, "close_campaign") == []
 
     form = close_form(organiser.get(manage), c)
-    form.submit(status=303)  # "Closed" (ended), no note
+    form.submit(status=303)  # "Ended", no note
     after = store.get(site.engine, c.id)
     assert (after.status, after.outcome, after.reason) == ("closed", "ended", "")
     [line] = log_lines(site, "close_campaign")
