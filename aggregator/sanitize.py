@@ -175,7 +175,73 @@ def _tiny(value: str | None) -> bool:
     return bool(digits) and int(digits.group(1)) <= 1
 
 
-# --- the pre-pass: rewrites that need the element tree ---------------------------
+# --- the pre-pass: lazy images, pixels and iframes, before the sanitiser ----------
+
+
+def _lazy_source(src: str, get: Callable[[str], str | None]) -> str | None:
+    """The address a lazy-loading plugin hid in data-src (or its kin), when src is only its placeholder."""
+    lazy = next((get(a) for a in LAZY_ATTRS if get(a)), None)
+    if lazy and (not src or src.startswith("data:") or "placeholder" in src or "blank" in src or "lazy" in src):
+        return lazy
+    return None
+
+
+def _is_pixel(width: str | None, height: str | None, src: str) -> bool:
+    """A tracking pixel: 1x1 (or 0x0), or from a host that only counts readers."""
+    return (_tiny(width) and _tiny(height)) or _is_tracker(src)
+
+
+# A start tag of an image or iframe: its name, its attributes (quoted values whole), its end.
+_MEDIA_START = re.compile(r"""<(img|iframe)\b((?:[^>"']|"[^"]*"|'[^']*')*)>""", re.I)
+_ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+_IFRAME_END = re.compile(r"</iframe[\s/>]", re.I)
+
+
+def _attributes(text: str) -> dict[str, str]:
+    """A start tag's attributes, names lower-cased, values decoded; the first of a name wins, as in HTML."""
+    found: dict[str, str] = {}
+    for m in _ATTRIBUTE.finditer(text):
+        name = m.group(1).lower()
+        if name not in found:
+            found[name] = html.unescape(next((v for v in m.group(2, 3, 4) if v is not None), ""))
+    return found
+
+
+def _start_tag(name: str, attrs: dict[str, str]) -> str:
+    return f"<{name}" + "".join(f' {k}="{html.escape(v)}"' for k, v in attrs.items()) + ">"
+
+
+def tag_prepass(fragment: str, hosts: tuple[str, ...]) -> str:
+    """prepass() for the nh3 engine, done on the image and iframe tags alone: the same decisions,
+    with no element tree (parsing and writing a whole post with lxml cost 4 % of ingest's CPU,
+    bench/ingest.py --py-spy). nh3 parses what this writes, and stays the last word; links need
+    no pass here, as nh3's own URL callback strips their tracking parameters."""
+    out: list[str] = []
+    last = 0
+    for m in _MEDIA_START.finditer(fragment):
+        if m.start() < last:
+            continue  # inside an iframe already dropped
+        name, attrs = m.group(1).lower(), _attributes(m.group(2))
+        src = attrs.get("src", "")
+        if name == "img":
+            lazy = _lazy_source(src, attrs.get)
+            if lazy:
+                attrs["src"] = src = lazy
+            replacement = "" if _is_pixel(attrs.get("width"), attrs.get("height"), src) else \
+                (_start_tag("img", attrs) if lazy else m.group(0))
+            out.append(fragment[last:m.start()] + replacement)
+            last = m.end()
+            continue
+        allowed = iframe_src_allowed(src, hosts)
+        out.append(fragment[last:m.start()])
+        if allowed is None:
+            # Gone with its content: an iframe's content is text up to "</iframe" (or the end).
+            end = _IFRAME_END.search(fragment, m.end())
+            last = len(fragment) if end is None else fragment.find(">", end.start()) + 1 or len(fragment)
+            continue
+        out.append(_start_tag("iframe", {**attrs, "src": allowed, **IFRAME_SET}))
+        last = m.end()
+    return "".join(out) + fragment[last:] if out else fragment
 
 
 def prepass(fragment: str, base: str, hosts: tuple[str, ...], resolve_urls: bool, drop_content: bool = False) -> str:
@@ -200,11 +266,11 @@ def prepass(fragment: str, base: str, hosts: tuple[str, ...], resolve_urls: bool
             el.drop_tree()
     for el in list(root.iter("img")):
         src = el.get("src", "")
-        lazy = next((el.get(a) for a in LAZY_ATTRS if el.get(a)), None)
-        if lazy and (not src or src.startswith("data:") or "placeholder" in src or "blank" in src or "lazy" in src):
+        lazy = _lazy_source(src, el.get)
+        if lazy:
             el.set("src", lazy)
             src = lazy
-        if (_tiny(el.get("width")) and _tiny(el.get("height"))) or _is_tracker(src):
+        if _is_pixel(el.get("width"), el.get("height"), src):
             el.drop_tree()  # keeps the text that follows the image
     for el in list(root.iter("iframe")):
         allowed = iframe_src_allowed(el.get("src", ""), hosts)
@@ -267,7 +333,7 @@ class _Nh3Engine:
     def clean(self, fragment: str, base: str) -> str:
         fragment = _CONTROL.sub("", fragment)
         if needs_prepass(fragment):
-            fragment = prepass(fragment, base, self.hosts, resolve_urls=False)
+            fragment = tag_prepass(fragment, self.hosts)
         relative = ("rewrite_with_base", base) if base.startswith(("http://", "https://")) else "deny"
         return nh3.clean(fragment, url_relative=relative, **self._options)
 

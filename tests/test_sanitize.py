@@ -70,6 +70,34 @@ def test_lazy_images_are_restored(clean):
     assert "data:image" not in out
 
 
+@pytest.mark.parametrize("html, present, absent", [
+    # Attributes quoted every way, names in any case: the lazy address is found and resolved.
+    ("<IMG DATA-SRC='/a.jpg' SRC=data:image/gif;base64,R0lG ALT=x>", ['src="https://blog.example.org/a.jpg"'],
+     ["data:image"]),
+    ('<img src="/spacer-placeholder.gif" data-lazy-src="/b&amp;c.jpg">', ['src="https://blog.example.org/b&amp;c.jpg"'],
+     ["spacer"]),
+    # A ">" inside a quoted value does not end the tag early.
+    ('<img alt="a > b" width="1" height="1" src="/t.gif">after', ["after"], ["t.gif", "a &gt; b"]),
+    # A foreign iframe goes with its content; the text after it stays.
+    ('<p>one</p><iframe src="https://evil.example/"><p>inside</p></iframe ><p>two</p>', ["one", "two"],
+     ["iframe", "evil", "inside"]),
+    ('<p>one</p><IFRAME SRC="https://evil.example/">never closed', ["one"], ["iframe", "evil", "never"]),
+    # A listed one is kept with the policy's attributes, its own width kept.
+    ("<iframe width=560 src='//www.youtube.com/embed/x?a=1&amp;b=2'></iframe>",
+     ['src="https://www.youtube.com/embed/x?a=1&amp;b=2"', 'width="560"',
+      'referrerpolicy="strict-origin-when-cross-origin"'], []),
+    # An image written inside another tag's attribute is only text there.
+    ('<a title="<img src=/t.gif width=1 height=1>" href="/x">link</a>', ["link", 'href="https://blog.example.org/x"'],
+     ["<img"]),
+])
+def test_lazy_images_pixels_and_iframes_in_awkward_markup(clean, html, present, absent):
+    out = clean(html, BASE)
+    for needle in present:
+        assert needle in out, (html, out)
+    for needle in absent:
+        assert needle not in out, (html, out)
+
+
 def test_engines_agree_on_ordinary_html():
     html = ('<h2>Heading</h2><p>Some <strong>bold</strong> and <em>em</em> with a '
             '<a href="https://example.org/">link</a>.</p><ul><li>one</li><li>two</li></ul>'
