@@ -90,7 +90,7 @@ _TINY_MARKERS = ('width="1"', "width='1'", "width=1", 'width="0"', "width='0'", 
 _IFRAME = re.compile(r"<iframe", re.I)
 # An <img> start tag with its quoted values whole, or, when a quote never closes, up to
 # the first ">" (what a browser might make of it is the pre-pass's to judge, not ours).
-_IMG_TAG = re.compile(r"""<img\b(?:(?:[^>"']|"[^"]*"|'[^']*')*>|[^>]*>?)""", re.I)
+_IMG_TAG = re.compile(r"""<img\b(?:(?:[^<>"']|"[^"]*"|'[^']*')*>|[^<>]*>?)""", re.I)
 _MARKERS = PREPASS_MARKERS + _TINY_MARKERS
 
 
@@ -192,8 +192,11 @@ def _is_pixel(width: str | None, height: str | None, src: str) -> bool:
 
 
 # A start tag of an image or iframe: its name, its attributes (quoted values whole), its end.
-_MEDIA_START = re.compile(r"""<(img|iframe)\b((?:[^>"']|"[^"]*"|'[^']*')*)>""", re.I)
+# Outside quotes a tag stops at "<": otherwise each of a hostile post's many "<img" would
+# scan to its end, and the pass would take quadratic time (tests/test_sanitize.py).
+_MEDIA_START = re.compile(r"""<(img|iframe)\b((?:[^<>"']|"[^"]*"|'[^']*')*)>""", re.I)
 _ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+_MEDIA_OPEN = re.compile(r"<(?:img|iframe)\b", re.I)
 _IFRAME_END = re.compile(r"</iframe[\s/>]", re.I)
 
 
@@ -216,9 +219,14 @@ def tag_prepass(fragment: str, hosts: tuple[str, ...]) -> str:
     with no element tree (parsing and writing a whole post with lxml cost 4 % of ingest's CPU,
     bench/ingest.py --py-spy). nh3 parses what this writes, and stays the last word; links need
     no pass here, as nh3's own URL callback strips their tracking parameters."""
+    tags = list(_MEDIA_START.finditer(fragment))
+    if len(tags) != len(_MEDIA_OPEN.findall(fragment)):
+        # A tag these expressions cannot read ("<" in an unquoted value, a quote never closed):
+        # the element tree reads it as a browser might.
+        return prepass(fragment, "", hosts, resolve_urls=False)
     out: list[str] = []
     last = 0
-    for m in _MEDIA_START.finditer(fragment):
+    for m in tags:
         if m.start() < last:
             continue  # inside an iframe already dropped
         name, attrs = m.group(1).lower(), _attributes(m.group(2))

@@ -158,3 +158,26 @@ def test_cleaning_from_many_threads_matches_one_thread(engine):
 ])
 def test_plain_text_keeps_headings_and_list_items_apart(html_in, text):
     assert html_to_text(html_in) == text
+
+
+def test_hostile_markup_does_not_take_quadratic_time():
+    """Many unclosed "<img" once made a pre-pass regex rescan to the end from each of them: 96 KB took
+    20 s, and these 1.2 MB bodies would take hours. Not a timing test: a child process gets two minutes
+    for what takes a fraction of a second, and only a return to quadratic time can use them up."""
+    import subprocess
+    import sys
+
+    code = (
+        "from aggregator.sanitize import sanitizer\n"
+        "from aggregator.settings import Settings\n"
+        "clean = sanitizer(Settings())\n"
+        "for body in ('<img a' * 200_000, '<img \"' + '<img a' * 200_000, '<iframe a' * 140_000,\n"
+        "             '<img data-src=x ' * 80_000, \"<img '\" * 200_000 + '\"'):\n"
+        "    clean(body, 'https://blog.example.org/')\n"
+        "print('done')\n"
+    )
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("sanitising hostile markup did not finish in 120 s: a regex has gone quadratic")
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr
