@@ -107,17 +107,20 @@ def needs_prepass(fragment: str) -> bool:
 
 # Where a browser would break the line: every block element's start and end (a post's
 # "<section>click</section><div>overlay" is two words, not "clickoverlay"), and br, hr, img.
+# A tag's attributes, quoted values whole (an image's alt may hold ">"), stopping at "<" so
+# that no input takes more than linear time.
+_ATTRS = r"""(?:[^<>"']|"[^"]*"|'[^']*')*"""
 _BLOCK_END = re.compile(
     r"</?(?:p|div|h[1-6]|li|dd|dt|dl|blockquote|pre|tr|td|th|figure|figcaption|table|thead|tbody|tfoot|caption|ul|ol"
-    r"|section|article|aside|header|footer|nav|main|details|summary|address|hgroup|fieldset|legend|center)\b[^>]*>"
-    r"|<(?:br|hr|img)\b[^>]*>", re.I)
+    r"|section|article|aside|header|footer|nav|main|details|summary|address|hgroup|fieldset|legend|center)\b"
+    + _ATTRS + r">|<(?:br|hr|img)\b" + _ATTRS + ">", re.I)
 # Headings and list items end a thought without punctuation of their own; in one line of
 # text they would run into what follows ("What happens next A report to..."), so they
 # end with a full stop when they have no punctuation.
 _UNPUNCTUATED_END = re.compile(r"</(?:h[1-6]|li|dt|figcaption)>", re.I)
 # Any tag, attribute values quoted or not; a quoted value may hold ">" (the sanitisers quote
 # every value with double quotes, and write "<" in text only as "&lt;").
-_TAG = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
+_TAG = re.compile("<" + _ATTRS + ">")
 _BREAK = "\u2029"  # a paragraph separator: never in the text we keep (it is whitespace to \s)
 _STOPS = frozenset(".!?:;,…")
 _URL_JUNK = re.compile(r"[\x00-\x1f\x7f]")
