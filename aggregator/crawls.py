@@ -35,7 +35,10 @@ from .settings import ENV_PREFIX, Settings, as_environ
 log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 60  # past crawl_deadline_s, Scrapy has this long to close cleanly before it is killed
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
+# The first <title>'s start tag (stopping at "<", so a page of unclosed "<title" costs linear
+# time), then its end from there: one scan, whatever the page holds.
+_TITLE = re.compile(rb"<title[^<>]*>", re.I)
+_TITLE_END = re.compile(rb"</title", re.I)
 
 
 @dataclass(frozen=True)
@@ -160,8 +163,11 @@ def check_site(url: str, settings: Settings, *, guard: AddressGuard | None = Non
     head = result.body[:2048].lstrip().lower()
     if "html" not in ctype and not head.startswith((b"<!doctype html", b"<html")):
         raise AggregatorError(url, f"not an HTML page ({ctype or 'no content type'}): nothing to crawl")
-    match = _TITLE.search(result.body[:200_000])
-    title = " ".join(html.unescape(match.group(1).decode("utf-8", "replace")).split())[:500] if match else ""
+    page = result.body[:200_000]
+    start = _TITLE.search(page)
+    end = _TITLE_END.search(page, start.end()) if start else None
+    raw = page[start.end():end.start()] if start and end else b""
+    title = " ".join(html.unescape(raw.decode("utf-8", "replace")).split())[:500]
     feeds = tuple(link.href for link in discover.find_feed_links(result.body, result.final_url))
     return SiteCheck(result.final_url, title, feeds, result.headers)
 
