@@ -13,7 +13,9 @@ import html
 import re
 from dataclasses import dataclass
 
-IMG = re.compile(r"<img\b[^>]*>", re.I)
+# Quoted values whole and no "<" outside them: both engines write ">" in a value as "&gt;", but
+# a stored post should not depend on it, and the scan stays linear whatever it holds.
+IMG = re.compile(r"""<img\b(?:[^<>"']|"[^"]*"|'[^']*')*>""", re.I)
 ATTR = re.compile(r'([a-zA-Z-]+)\s*=\s*"([^"]*)"')
 MIN_SIDE = 120  # a smaller picture is an icon, a button or a badge, not the story's image
 SCAN_CHARS = 100_000  # the first image is near the top; a long post is not read to its end

@@ -107,8 +107,8 @@ def needs_prepass(fragment: str) -> bool:
 
 # Where a browser would break the line: every block element's start and end (a post's
 # "<section>click</section><div>overlay" is two words, not "clickoverlay"), and br, hr, img.
-# A tag's attributes, quoted values whole (an image's alt may hold ">"), stopping at "<" so
-# that no input takes more than linear time.
+# A tag's attributes, quoted values whole, stopping at "<" so that no input, sanitised or not,
+# takes more than linear time.
 _ATTRS = r"""(?:[^<>"']|"[^"]*"|'[^']*')*"""
 _BLOCK_END = re.compile(
     r"</?(?:p|div|h[1-6]|li|dd|dt|dl|blockquote|pre|tr|td|th|figure|figcaption|table|thead|tbody|tfoot|caption|ul|ol"

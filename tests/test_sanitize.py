@@ -155,7 +155,7 @@ def test_cleaning_from_many_threads_matches_one_thread(engine):
     ("<p>One</p><p>Two</p>", "One Two"),  # paragraphs carry their own punctuation, or mean none
     ("<li></li><li>Only</li>", "Only."),
     ("<p>a\u2029b</p>", "a b"),
-    ('<p>x<img alt="a>b" src="/i.png">y</p>', "x y"),  # a ">" in a quoted value is not the tag's end
+    ('<p>x<img alt="a>b" src="/i.png">y</p>', "x y"),  # a raw ">" in a quoted value is not the tag's end
 ])
 def test_plain_text_keeps_headings_and_list_items_apart(html_in, text):
     assert html_to_text(html_in) == text
