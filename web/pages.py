@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import bottle
 
-from aggregator import article_head, images, listings, ranking
+from aggregator import article_head, images, listings, ranking, tables
 from community import ratelimits, signin, submissions
 from index.query import QueryError
 
@@ -108,9 +108,10 @@ def post_context(site: "Site", post_id: int) -> dict:
         raise bottle.HTTPError(404, f"there is no post number {post_id}")
     # The blog's own title and byline off the top of its text (we show ours above it); every
     # picture with alt (empty when the feed said nothing), no referrer and lazy loading: posts
-    # stored before the full-text spider and the sanitiser did so included.
-    item["content_html"] = images.with_safe_images(
-        article_head.strip_repeated_head(item["content_html"], item["title"], item["author"]))
+    # stored before the full-text spider and the sanitiser did so included; every table in a
+    # box that scrolls sideways on a narrow screen.
+    item["content_html"] = tables.in_boxes(images.with_safe_images(
+        article_head.strip_repeated_head(item["content_html"], item["title"], item["author"])))
     item["summary"] = article_head.strip_repeated_head_text(item["summary"], item["title"], item["author"])
     # The text taken from the post's page is there (and the feed has not changed the entry since).
     item["full_text"] = bool(item["fulltext_at"] and not item["fulltext_error"]

@@ -119,6 +119,17 @@ tables</a>; our own notes are in the branch drive at
 <tr><td>Chapel Walk</td><td>50</td><td>21</td></tr>
 </tbody>
 </table>
+<table>
+<caption>Moorside ward, borough elections (votes)</caption>
+<thead><tr><th scope="col">Candidate</th><th scope="col">Party</th><th scope="col">2014</th><th scope="col">2018</th>
+<th scope="col">2022</th><th scope="col">2024 by-election</th><th scope="col">Change since 2022</th></tr></thead>
+<tbody>
+<tr><td>Margaret Okonkwo-Henderson</td><td>Labour and Co-operative</td><td>1,412</td><td>1,655</td><td>1,702</td>
+<td>1,913</td><td>+211</td></tr>
+<tr><td>Christopher Pemberton-Smythe</td><td>Conservative</td><td>1,120</td><td>1,004</td><td>987</td><td>702</td>
+<td>&#8722;285</td></tr>
+</tbody>
+</table>
 <h2>Next time</h2>
 <p>We are out again on the 14th, canvassing the streets south of the park. Bring an umbrella.</p>
 """

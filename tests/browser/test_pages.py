@@ -341,3 +341,28 @@ def test_the_checks_see_a_csp_violation_and_a_request_off_loopback(open_tab, sit
     problems = tab.problems()
     assert any("violates the following Content Security Policy directive" in p for p in problems), problems
     assert tab.blocked == ["https://127.0.0.2:9/pixel.gif"], tab.blocked
+
+
+def test_a_wide_table_scrolls_in_its_own_box_on_a_phone(open_tab, site):
+    """The rich post's seven-column results table: on a phone its numbers stay whole (one line a
+    cell) and its box scrolls sideways, by keyboard too; the page itself never does."""
+    tab = open_tab(viewport=PHONE)
+    tab.goto(f"/posts/{site.rich_post}")
+    facts = tab.page.evaluate("""() => {
+        const boxes = [...document.querySelectorAll('.post .content .table-box')];
+        const wide = boxes.find(b => b.textContent.includes('by-election'));
+        const cell = [...wide.querySelectorAll('td')].find(td => td.textContent.trim() === '1,412');
+        const lines = document.createRange(); lines.selectNodeContents(cell);
+        return {boxes: boxes.length, tables: document.querySelectorAll('.post .content table').length,
+                scrolls: wide.scrollWidth > wide.clientWidth, focusable: wide.tabIndex === 0,
+                name: wide.getAttribute('aria-label'), lines: lines.getClientRects().length,
+                page_fits: document.scrollingElement.scrollWidth <= window.innerWidth};
+    }""")
+    assert facts["boxes"] == facts["tables"] == 2, facts
+    assert facts["scrolls"] and facts["focusable"] and facts["name"], facts
+    assert facts["lines"] == 1, facts  # "1,412" on one line, not a digit a line
+    assert facts["page_fits"], facts
+    tab.page.locator(".table-box").last.focus()
+    tab.page.keyboard.press("ArrowRight")
+    tab.page.wait_for_function("() => [...document.querySelectorAll('.table-box')].pop().scrollLeft > 0")
+    assert tab.problems() == []
