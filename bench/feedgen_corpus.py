@@ -1,4 +1,6 @@
 """Synthetic blog feeds for the benchmarks: deterministic, realistic in size and in mess.
+Long because the vocabulary, the entry bodies and the feed documents are drawn from one seeded
+random stream per feed: split, a change to one would silently change every corpus.
 
 ``write_corpus(outdir, feeds=300, entries=20, seed=1, size="heavy")`` writes ``feed_NNNN.xml``
 files and a ``manifest.json`` naming each one's format, encoding and the

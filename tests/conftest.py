@@ -386,6 +386,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on a loopback port, for the test's mail to go to."""
+    from tests.smtp_server import SmtpServer
+
+    server = SmtpServer(free_port())
+    yield server
+    server.close()
+
+
 def wait_until(predicate, timeout: float, every: float = 0.05) -> bool:
     """Whether predicate() came true within timeout seconds (asked every `every` seconds)."""
     deadline = time.monotonic() + timeout

@@ -11,6 +11,7 @@ hundred) are in test_campaigns_concurrency.py, over a real socket.
 from __future__ import annotations
 
 import re
+import sys
 from datetime import datetime, timedelta, timezone
 
 import feedparser
@@ -23,10 +24,9 @@ from aggregator.db import campaign_backings, outbox
 from aggregator.models import Post
 from aggregator.settings import Settings
 from community import accounts, mailer, moderation
-from community.campaigns import backing, store
+from community.campaigns import backing, decisions, store
 from community.moderation_log import moderation_entries
 from index import writer
-from tests.conftest import free_port
 from tests.smtp_server import SmtpServer
 from web.app import make_app
 
@@ -41,13 +41,6 @@ FIELDS = dict(title="Reopen the Mill Lane library", idea="The library **closed**
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer(free_port())
-    yield server
-    server.close()
 
 
 class Site:
@@ -120,6 +113,25 @@ def post_ids(site: Site) -> dict[str, int]:
 @pytest.fixture
 def site(tmp_path, smtp, database) -> Site:
     return Site(tmp_path / "data", smtp)
+
+
+@pytest.fixture
+def doors(monkeypatch) -> list[tuple[str, str | None]]:
+    """(action, the outermost community.moderation function on the stack) for every log line written."""
+    real = decisions.log_action
+    calls: list[tuple[str, str | None]] = []
+
+    def spy(conn, actor, action, **kwargs):
+        door, frame = None, sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == moderation.__file__ and not frame.f_code.co_name.startswith("_"):
+                door = frame.f_code.co_name
+            frame = frame.f_back
+        calls.append((action, door))
+        return real(conn, actor, action, **kwargs)
+
+    monkeypatch.setattr(decisions, "log_action", spy)
+    return calls
 
 
 def form_for(page, action: str):

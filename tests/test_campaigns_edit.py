@@ -10,42 +10,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import sys
 import time
 
-import pytest
 import webtest
 
 from aggregator import db
 from aggregator.settings import Settings
 from community import moderation, moderation_log
-from community.campaigns import decisions, store
-from tests.test_campaigns import FIELDS, MOD, ORGANISER, SITE_URL, csrf, form_for, log_lines, site, smtp, utcnow
+from community.campaigns import store
+from tests.test_campaigns import FIELDS, MOD, ORGANISER, SITE_URL, csrf, doors, form_for, log_lines, site, utcnow
 from web.app import make_app
 
-__all__ = ["site", "smtp"]  # the fixtures, shared with test_campaigns.py
+__all__ = ["doors", "site"]  # the fixtures, shared with test_campaigns.py
 
 NEW_TITLE = "Reopen the Mill Lane library for good"
 NEW_IDEA = "The library closed in May.\n\nIt was the only one for three miles."
-
-
-@pytest.fixture
-def doors(monkeypatch) -> list[tuple[str, str | None]]:
-    """(action, the outermost community.moderation function on the stack) for every log line written."""
-    real = decisions.log_action
-    calls: list[tuple[str, str | None]] = []
-
-    def spy(conn, actor, action, **kwargs):
-        door, frame = None, sys._getframe(1)
-        while frame is not None:
-            if frame.f_code.co_filename == moderation.__file__ and not frame.f_code.co_name.startswith("_"):
-                door = frame.f_code.co_name
-            frame = frame.f_back
-        calls.append((action, door))
-        return real(conn, actor, action, **kwargs)
-
-    monkeypatch.setattr(decisions, "log_action", spy)
-    return calls
 
 
 def edit_form(page, c):

@@ -8,16 +8,15 @@ and PostgreSQL.
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
 import webtest
 
 from community import moderation
 from community.campaigns import backing, decisions, store
-from tests.test_campaigns import ORGANISER, csrf, form_for, link_in, log_lines, site, smtp
+from tests.test_campaigns import ORGANISER, csrf, doors, form_for, link_in, log_lines, site
 
-__all__ = ["site", "smtp"]  # the fixtures, shared with test_campaigns.py
+__all__ = ["doors", "site"]  # the fixtures, shared with test_campaigns.py
 
 NOTE = "The council voted on Thursday to fund the library for five years"
 
@@ -30,21 +29,9 @@ def close_form(page, c):
     return form_for(page, f"/campaigns/{c.slug}/manage/close")
 
 
-def test_the_organiser_closes_it_as_won_and_backing_stops(site, monkeypatch):
+def test_the_organiser_closes_it_as_won_and_backing_stops(site, doors):
     c = site.published()
-    doors: list[tuple[str, str | None]] = []
-    real = decisions.log_action
-
-    def spy(conn, actor, action, **kwargs):
-        frame, door = sys._getframe(1), None
-        while frame is not None:
-            if frame.f_code.co_filename == moderation.__file__ and not frame.f_code.co_name.startswith("_"):
-                door = frame.f_code.co_name
-            frame = frame.f_back
-        doors.append((action, door))
-        return real(conn, actor, action, **kwargs)
-
-    monkeypatch.setattr(decisions, "log_action", spy)
+    doors.clear()  # approving it was logged too
     backer = site.reader("198.51.100.30")
     form = backer.get(f"/campaigns/{c.slug}").forms["back-form"]
     form["email"] = "fan@example.org"

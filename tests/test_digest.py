@@ -11,16 +11,7 @@ from aggregator import post_store, ranking
 from aggregator.db import utcnow
 from aggregator.errors import HustingsError
 from community import digest, digest_render, moderation, submissions
-from tests.conftest import free_port
 from tests.mailsite import MailSite
-from tests.smtp_server import SmtpServer
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer(free_port())
-    yield server
-    server.close()
 
 
 @pytest.fixture

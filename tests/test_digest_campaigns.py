@@ -16,21 +16,12 @@ import sqlalchemy as sa
 from aggregator.db import campaign_backings, utcnow
 from community import digest, moderation
 from community.campaigns import backing, store
-from tests.conftest import free_port
 from tests.mailsite import SITE_URL, MailSite
-from tests.smtp_server import SmtpServer
 
 MOD = "mod@hustings.example"
 READER = "reader@example.org"
 HOSTILE = '<script>alert("x")</script> & <b>Co</b>'
 SECTION = "Campaigns gathering backers"
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer(free_port())
-    yield server
-    server.close()
 
 
 @pytest.fixture

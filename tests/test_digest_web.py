@@ -8,9 +8,7 @@ import webtest
 
 from aggregator.db import utcnow
 from community import accounts, digest, mailer
-from tests.conftest import free_port
 from tests.mailsite import MailSite, token_of
-from tests.smtp_server import SmtpServer
 
 EMAIL = "jo.whitfield@hustings.example"
 PASSWORD = "correct horse battery staple"
@@ -21,13 +19,6 @@ def quick_passwords(monkeypatch):
     from argon2 import PasswordHasher
 
     monkeypatch.setattr(accounts, "_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer(free_port())
-    yield server
-    server.close()
 
 
 @pytest.fixture

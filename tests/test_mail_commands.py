@@ -8,14 +8,6 @@ import json
 import pytest
 
 from tests.conftest import free_port
-from tests.smtp_server import SmtpServer
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer(free_port())
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -16,19 +16,12 @@ import pytest
 import sqlalchemy as sa
 
 from aggregator.db import insert_for, subscribers, utcnow, writing
-from tests.conftest import free_port, subprocess_env
+from tests.conftest import subprocess_env
 from tests.mailsite import MailSite
 from tests.smtp_server import SmtpServer
 
 ROOT = Path(__file__).resolve().parents[1]
 READERS = 500
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer(free_port())
-    yield server
-    server.close()
 
 
 def _add_readers(site: MailSite, n: int) -> list[str]:

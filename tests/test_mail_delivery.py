@@ -19,14 +19,6 @@ from community.addresses import BadAddress, normal_address
 from community.mail_compose import Parts, compose
 from tests.conftest import free_port
 from tests.mailsite import MailSite, mail_settings
-from tests.smtp_server import SmtpServer
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer(free_port())
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -13,16 +13,7 @@ import pytest
 
 from aggregator.db import utcnow
 from community import digest, subscriptions
-from tests.conftest import free_port
 from tests.mailsite import SITE_URL, MailSite, link_in, token_of
-from tests.smtp_server import SmtpServer
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer(free_port())
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -7,22 +7,19 @@ what they all use.
 
 import importlib
 
-# In the order `hustings --help` lists them. Imported when the tree is built (groups()), not
-# with this package: a command names its group, and only that group is built and imported,
-# so `hustings search` or `hustings fetch` does not pay for importing every other command's
-# dependencies (Alembic, the mailer, the campaigns, the web app ...). Start-up is most of a
-# quick command's time (issue 15).
-GROUP_NAMES = ("database", "feeds", "fetch", "index", "search", "posts", "submissions", "moderators", "polls",
-               "campaigns", "subscribers", "digest", "mail", "site", "status")
-
-# The top-level commands each group registers (tests/test_cli_groups.py holds this to what
-# register() really adds).
+# The groups, in the order `hustings --help` lists them, and the top-level commands each one
+# registers (tests/test_cli.py holds this to what register() really adds). A group module is
+# imported when the tree is built (groups()), not with this package: a command names its
+# group, and only that group is built and imported, so `hustings search` or `hustings fetch`
+# does not pay for importing every other command's dependencies (Alembic, the mailer, the
+# campaigns, the web app ...). Start-up is most of a quick command's time (issue 15).
 COMMANDS = {
     "database": ("init", "backup"), "feeds": ("feeds",), "fetch": ("fetch", "crawl"), "index": ("index",),
     "search": ("search",), "posts": ("posts",), "submissions": ("submissions",), "moderators": ("moderator",),
     "polls": ("polls",), "campaigns": ("campaigns",), "subscribers": ("subscribers",), "digest": ("digest",),
     "mail": ("mail",), "site": ("serve", "run", "demo", "worker", "settings"), "status": ("status",),
 }
+GROUP_NAMES = tuple(COMMANDS)
 
 
 def group_of(command: str | None) -> str | None:
